@@ -153,7 +153,8 @@ public static partial class EvalCommand
                 return new ModelAnswerer(LoadedModel.Load(m.Dir, m.Adapter, a.Device, a.DType), a.MaxNewTokens, escapeSpecialInContent: a.EscapeSpecialInContent);
             }, describe);
         }).Concat(endpoints.Select(e => new EvalModel(e.Name, () => new EndpointAnswerer(e, a.MaxNewTokens),
-            new JsonObject { ["name"] = e.Name, ["endpoint"] = e.BaseUrl, ["served_model"] = e.ServedModel, ["temperature"] = 0 }))).ToList();
+            new JsonObject { ["name"] = e.Name, ["endpoint"] = e.BaseUrl, ["served_model"] = e.ServedModel, ["temperature"] = 0 },
+            new JsonObject { ["max_new_tokens"] = a.MaxNewTokens }))).ToList();
         var options = new EvalOptions
         {
             BatchSize = a.BatchSize,

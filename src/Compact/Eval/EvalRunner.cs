@@ -9,8 +9,9 @@ namespace Compact.Eval;
 
 /// <summary>A model to evaluate. <paramref name="Open"/> loads it only when some question still needs an answer
 /// (a fully resumed model is never loaded). <paramref name="Describe"/> (folders, adapter) is part of the settings a
-/// resumed run must match.</summary>
-public sealed record EvalModel(string Name, Func<IAnswerer> Open, JsonObject? Describe = null);
+/// resumed run must match. <paramref name="Settings"/>, when given, replaces <see cref="EvalOptions.Settings"/> for this
+/// model (a server has no --dtype).</summary>
+public sealed record EvalModel(string Name, Func<IAnswerer> Open, JsonObject? Describe = null, JsonObject? Settings = null);
 
 /// <summary>A benchmark to evaluate: the selected <paramref name="Items"/> of <paramref name="Source"/> (which held
 /// <paramref name="Total"/>), and the few-shot examples shown before each question.</summary>
@@ -97,7 +98,7 @@ public static class EvalRunner
             ["system"] = questions.Count > 0 ? questions[0].System : null,
             ["few_shot"] = new JsonArray(b.Shots.Select(s => (JsonNode)s.Id).ToArray()),
         };
-        foreach (var (k, v) in o.Settings) settings[k] = v?.DeepClone();
+        foreach (var (k, v) in m.Settings ?? o.Settings) settings[k] = v?.DeepClone();
         CheckSettings(SettingsPath(outDir, m.Name, b.Name), path, settings);
 
         var done = ReadDone(path, b.Items);

@@ -94,6 +94,12 @@ public class EndpointTests
         Assert.Equal(64, body["max_tokens"]!.GetValue<int>());
         Assert.Equal(EvalPrompts.DefaultInstruction(AnswerKind.Numeric), body["messages"]![0]!["content"]!.GetValue<string>());
 
+        // The settings a resumed run must match name the server and model; a server has no dtype.
+        var settings = JsonNode.Parse(File.ReadAllText(EvalRunner.SettingsPath(dir["out"], "flaky", "gsm8k")))!;
+        Assert.Equal("m", settings["model"]!["served_model"]!.GetValue<string>());
+        Assert.Equal(64, settings["max_new_tokens"]!.GetValue<int>());
+        Assert.Null(settings["dtype"]);
+
         // Run again: nothing is asked twice.
         int requests = server.Log.Count;
         var again = Eval(Args(dir["out"], $"flaky={server.BaseUrl}#m"));
