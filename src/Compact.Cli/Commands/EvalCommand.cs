@@ -210,6 +210,8 @@ public static partial class EvalCommand
             throw new CompactException("--served-model is given but no --endpoint uses it; add --endpoint URL (without #MODEL).");
         if (a.ApiKeyEnv is not null && specs.Count == 0)
             throw new CompactException("--api-key-env is given but there is no --endpoint; add --endpoint URL --served-model NAME.");
+        if (a.ApiKeyEnv is { } env && string.IsNullOrEmpty(Environment.GetEnvironmentVariable(env)))
+            throw new CompactException($"--api-key-env {env}: the environment variable is not set; export it, or leave --api-key-env out for a server without a key.");
         return specs;
     }
 

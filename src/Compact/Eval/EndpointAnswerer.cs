@@ -76,8 +76,9 @@ public sealed class EndpointAnswerer : IConcurrentAnswerer
 
     string Where => $"endpoint {_spec.Name} ({_spec.BaseUrl}, model {_spec.ServedModel})";
 
-    /// <summary>Asks the server's model list (GET /models) whether it serves the model, so that a wrong URL or name is
-    /// one clear error before any question is sent. Servers without a model list are not held to it.</summary>
+    /// <summary>Asks the server's model list (GET /models), so that a wrong URL or key is one clear error before any
+    /// question is sent. The list is not binding (Ollama answers "llama3.1" though it lists "llama3.1:latest"); it goes
+    /// into the message should the server answer 404 for the model.</summary>
     public async Task CheckAsync(CancellationToken ct = default)
     {
         var models = new OpenAIModelClient(_key, _options);
@@ -105,9 +106,10 @@ public sealed class EndpointAnswerer : IConcurrentAnswerer
         List<string>? ids = null;
         try { ids = (JsonNode.Parse(body)?["data"] as JsonArray)?.Select(m => m?["id"]?.GetValue<string>()).OfType<string>().ToList(); }
         catch (Exception e) when (e is JsonException or InvalidOperationException or FormatException) { }
-        if (ids is { Count: > 0 } && !ids.Contains(_spec.ServedModel))
-            throw new CompactException($"{Where}: the server does not serve \"{_spec.ServedModel}\"; it serves {string.Join(", ", ids.Select(i => $"\"{i}\""))}. Pick one with --served-model (or NAME=URL#MODEL).");
+        _listed = ids;
     }
+
+    List<string>? _listed;
 
     /// <summary>The messages sent for <paramref name="q"/>: what a local chat-template model is given.</summary>
     public static JsonArray Messages(EvalQuestion q)
@@ -148,12 +150,15 @@ public sealed class EndpointAnswerer : IConcurrentAnswerer
                 if (raw is not null && raw.Headers.TryGetValue("Retry-After", out var ra)) retryAfter = RetryPolicy.ParseRetryAfter(ra, DateTimeOffset.UtcNow);
                 var message = ErrorMessage(raw?.Content?.ToString()) ?? e.Message;
                 lastError = status == 0 ? $"no response ({e.InnerException?.Message ?? e.Message})" : $"HTTP {status}: {message}";
+                if (status == 404 && _listed is { Count: > 0 } listed && !listed.Contains(_spec.ServedModel))
+                    throw new CompactException($"{Where}: {lastError.TrimEnd('.')}; the server lists {string.Join(", ", listed.Select(i => $"\"{i}\""))}: "
+                        + "pick one with --served-model (or NAME=URL#MODEL).");
                 if (RetryPolicy.Fatal(status))
-                    throw new CompactException($"{Where}: {lastError}; check the URL (it usually ends in /v1), --served-model and --api-key-env.");
+                    throw new CompactException($"{Where}: {lastError.TrimEnd('.')}; check the URL (it usually ends in /v1), --served-model and --api-key-env.");
                 if (!RetryPolicy.Retryable(status))
                 {
                     if (Volatile.Read(ref _successes) == 0)
-                        throw new CompactException($"{Where}: the server rejects the first requests ({lastError}); fix what it names (e.g. --max-new-tokens over its limit) and run again.");
+                        throw new CompactException($"{Where}: the server rejects the first requests ({lastError.TrimEnd('.')}); fix what it names (e.g. --max-new-tokens over its limit) and run again.");
                     return new Reply("", Refusal: $"the server rejected the request ({lastError})", Meta: Meta(attempt + 1, sw.Elapsed));
                 }
             }

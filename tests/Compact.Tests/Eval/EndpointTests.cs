@@ -22,10 +22,10 @@ public class EndpointTests
     /// <summary>Index of the question a zero-shot user message asks.</summary>
     static int IndexOf(string user) => Items.Select((it, k) => (it, k)).Single(p => p.it.Question.Trim() == user).k;
 
-    static EvalCommand.Args Args(string outDir, string endpoint, int limit = 12, int concurrency = 4, int retries = 4) =>
+    static EvalCommand.Args Args(string outDir, string endpoint, int limit = 12, int concurrency = 4, int retries = 4, double timeout = 20) =>
         new(null, null, [], [$"gsm8k={Gsm8kFile}"], outDir, Limit: limit, MaxNewTokens: 64)
         {
-            Endpoints = [endpoint], Concurrency = concurrency, MaxRetries = retries, RequestTimeout = 20, Retry = Fast,
+            Endpoints = [endpoint], Concurrency = concurrency, MaxRetries = retries, RequestTimeout = timeout, Retry = Fast,
         };
 
     static (int Code, string Out) Eval(EvalCommand.Args a)
@@ -113,9 +113,16 @@ public class EndpointTests
     {
         using var dir = new TestUtil.TempDir();
         bool down = true;
-        await using var server = await new OpenAiTestServer((user, _) =>
-            IndexOf(user) == 2 && down ? new Act.Fail(503) : new Act.Answer(ScriptedAnswerer.GoldText(Items[IndexOf(user)]))).StartAsync();
-        var a = Args(dir["out"], $"{server.BaseUrl}#m", retries: 2);               // named after the served model: "m"
+        // Question 2 fails with 503 until the server is "up"; 5 hangs past the 1 s timeout once, then answers; 7 gets a 422
+        // on every attempt (after others have succeeded: the server declines that question).
+        await using var server = await new OpenAiTestServer((user, n) => IndexOf(user) switch
+        {
+            2 when down => new Act.Fail(503),
+            5 when n == 1 => new Act.Stall(),
+            7 => new Act.Fail(422),
+            var k => new Act.Answer(ScriptedAnswerer.GoldText(Items[k])),
+        }).StartAsync();
+        var a = Args(dir["out"], $"{server.BaseUrl}#m", retries: 2, timeout: 1);   // named after the served model: "m"
 
         var r = Eval(a);
         Assert.Equal(1, r.Code);
@@ -126,6 +133,11 @@ public class EndpointTests
         Assert.Equal(3, error["attempts"]!.GetValue<int>());                        // 1 + --max-retries 2
         Assert.Contains("HTTP 503: scripted failure 503", error["error"]!.GetValue<string>());
         Assert.Equal(11, JsonNode.Parse(File.ReadAllText(dir["out/results.json"]))!["results"]!["m"]!["gsm8k"]!["n"]!.GetValue<int>());
+        var lines = Lines(EvalRunner.PredictionsPath(dir["out"], "m", "gsm8k")).ToDictionary(l => l["id"]!.GetValue<string>());
+        Assert.Equal(2, lines[Items[5].Id]["attempts"]!.GetValue<int>());          // timed out once, then answered
+        Assert.True(lines[Items[5].Id]["correct"]!.GetValue<bool>());
+        Assert.False(lines[Items[7].Id]["correct"]!.GetValue<bool>());
+        Assert.Equal("the server rejected the request (HTTP 422: scripted failure 422)", lines[Items[7].Id]["reason"]!.GetValue<string>());
 
         down = false;
         var before = server.Attempts.ToDictionary();
@@ -134,7 +146,7 @@ public class EndpointTests
         Assert.Equal(12, Lines(EvalRunner.PredictionsPath(dir["out"], "m", "gsm8k")).Count);
         foreach (var (user, n) in server.Attempts)                                  // only question 2 was asked again
             Assert.Equal(IndexOf(user) == 2 ? before[user] + 1 : before[user], n);
-        Assert.Equal(1.0, JsonNode.Parse(File.ReadAllText(dir["out/results.json"]))!["results"]!["m"]!["gsm8k"]!["accuracy"]!.GetValue<double>());
+        Assert.Equal(11, JsonNode.Parse(File.ReadAllText(dir["out/results.json"]))!["results"]!["m"]!["gsm8k"]!["correct"]!.GetValue<int>());   // all but 7
     }
 
     [Fact]
@@ -143,11 +155,14 @@ public class EndpointTests
         using var dir = new TestUtil.TempDir();
         await using var server = await new OpenAiTestServer((_, _) => new Act.Fail(400)).StartAsync();
         var e = Assert.Throws<CompactException>(() => Eval(Args(dir["a"], $"x={server.BaseUrl}#nope")));
-        Assert.Contains("does not serve \"nope\"; it serves \"m\"", e.Message);
+        Assert.Contains("HTTP 404: The model `nope` does not exist; the server lists \"m\": pick one with --served-model", e.Message);
         e = Assert.Throws<CompactException>(() => Eval(Args(dir["b"], $"x={server.BaseUrl}#m")));
         Assert.Contains("the server rejects the first requests (HTTP 400: scripted failure 400)", e.Message);
         e = Assert.Throws<CompactException>(() => Eval(Args(dir["c"], "x=http://127.0.0.1:1/v1#m")));
         Assert.Contains("start it, or fix the URL", e.Message);
+        e = Assert.Throws<CompactException>(() => Eval(Args(dir["d"], $"x={server.BaseUrl}#m") with { ApiKeyEnv = "COMPACT_TEST_UNSET_KEY" }));
+        Assert.Contains("--api-key-env COMPACT_TEST_UNSET_KEY: the environment variable is not set", e.Message);
+        Assert.False(Directory.Exists(dir["d"]));                                   // refused before anything is written
         e = Assert.Throws<CompactException>(() => Eval(Args(dir["d"], "x=localhost:8000#m")));
         Assert.Contains("is not an http(s) URL", e.Message);
         e = Assert.Throws<CompactException>(() => Eval(Args(dir["d"], "http://localhost:8000/v1")));

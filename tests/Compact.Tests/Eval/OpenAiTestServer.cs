@@ -24,7 +24,8 @@ public abstract record Act
 
 /// <summary>An OpenAI-shaped chat-completions server on loopback whose every reply comes from a script
 /// (user message, attempt number for that message → <see cref="Act"/>): slow, failing, throttling, refusing,
-/// reasoning. It records every request (time, user message, body) and serves GET /v1/models with one model.</summary>
+/// reasoning. It records every request (time, user message, body), serves GET /v1/models with one model, and answers
+/// 404 for any other model.</summary>
 public sealed class OpenAiTestServer : IAsyncDisposable
 {
     readonly WebApplication _app;
@@ -46,6 +47,12 @@ public sealed class OpenAiTestServer : IAsyncDisposable
         _app.MapPost("/v1/chat/completions", async (HttpContext ctx) =>
         {
             var body = (JsonObject)(await JsonNode.ParseAsync(ctx.Request.Body))!;
+            if (body["model"]?.GetValue<string>() != model)
+            {
+                ctx.Response.StatusCode = 404;                                      // as vLLM answers an unknown model
+                await ctx.Response.WriteAsync($"{{\"error\":{{\"message\":\"The model `{body["model"]}` does not exist.\"}}}}");
+                return;
+            }
             var user = body["messages"]!.AsArray().Last()!["content"]!.GetValue<string>();
             int n = Attempts.AddOrUpdate(user, 1, (_, v) => v + 1);
             Log.Enqueue((DateTime.UtcNow, user, body));
