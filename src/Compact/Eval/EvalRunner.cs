@@ -150,18 +150,24 @@ public static class EvalRunner
 
     /// <summary>Up to <see cref="IConcurrentAnswerer.Concurrency"/> questions in flight; each reply written the moment it
     /// arrives (a kill loses only the replies still in flight); a question without a reply after every retry is logged to
-    /// the errors file and left unscored. Returns how many were left.</summary>
+    /// the errors file (which holds the latest run's only) and left unscored. When max(5, 2 × concurrency) questions in a
+    /// row get no reply the server is taken to be gone and the run stops, rather than wait out every question's retries.
+    /// Returns how many were left.</summary>
     static int AskServer(IConcurrentAnswerer server, EvalModel m, EvalBench b, List<EvalQuestion> todo, JsonlWriter w,
         Dictionary<string, bool> done, string outDir, ProgressHost progress, CancellationToken ct)
     {
         server.CheckAsync(ct).GetAwaiter().GetResult();
-        int unanswered = 0;
+        int unanswered = 0, inARow = 0, giveUp = Math.Max(5, 2 * server.Concurrency);
+        string? lastError = null;
         var gate = new object();
+        var errorsPath = ErrorsPath(outDir, m.Name, b.Name);
+        if (File.Exists(errorsPath)) File.Delete(errorsPath);          // its questions are asked again now
         JsonlWriter? errors = null;
+        using var stop = CancellationTokenSource.CreateLinkedTokenSource(ct);
         try
         {
             progress.Run($"{m.Name} · {b.Name}", todo.Count, task =>
-                Parallel.ForEachAsync(todo, new ParallelOptions { MaxDegreeOfParallelism = server.Concurrency, CancellationToken = ct }, async (q, token) =>
+                Parallel.ForEachAsync(todo, new ParallelOptions { MaxDegreeOfParallelism = server.Concurrency, CancellationToken = stop.Token }, async (q, token) =>
                 {
                     Reply reply;
                     try { reply = await server.AnswerOneAsync(q, token); }
@@ -169,7 +175,9 @@ public static class EvalRunner
                     {
                         lock (gate)
                         {
-                            errors ??= new JsonlWriter(ErrorsPath(outDir, m.Name, b.Name));
+                            lastError = e.Message;
+                            if (++inARow >= giveUp) stop.Cancel();
+                            errors ??= new JsonlWriter(errorsPath);
                             errors.Write(new JsonObject
                             {
                                 ["id"] = q.Item.Id, ["error"] = e.Message, ["attempts"] = e.Attempts,
@@ -183,11 +191,17 @@ public static class EvalRunner
                     var record = Record(q.Item, reply, b.Source);
                     lock (gate)
                     {
+                        inARow = 0;
                         w.Write(record);
                         done[q.Item.Id] = record["correct"]!.GetValue<bool>();
                         task.Increment(1);
                     }
                 }).GetAwaiter().GetResult());
+        }
+        catch (OperationCanceledException) when (!ct.IsCancellationRequested && stop.IsCancellationRequested)
+        {
+            throw new CompactException($"{m.Name}: the server stopped answering ({giveUp} questions in a row got no reply; the last: {lastError}); "
+                + $"the {done.Count} answers so far are saved (the rest in {errorsPath}); run the same command again once the server is back.");
         }
         finally { errors?.Dispose(); }
         return unanswered;

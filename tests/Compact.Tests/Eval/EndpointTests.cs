@@ -150,6 +150,21 @@ public class EndpointTests
     }
 
     [Fact]
+    public async Task A_server_that_stops_answering_stops_the_run_instead_of_retrying_every_question()
+    {
+        using var dir = new TestUtil.TempDir();
+        await using var server = await new OpenAiTestServer((user, _) =>
+            IndexOf(user) < 3 ? new Act.Answer(ScriptedAnswerer.GoldText(Items[IndexOf(user)])) : new Act.Fail(502)).StartAsync();
+        // One at a time, no retries: questions 0–2 answered, then 5 in a row (max(5, 2 × 1)) without reply.
+        var e = Assert.Throws<CompactException>(() => Eval(Args(dir["out"], $"s={server.BaseUrl}#m", concurrency: 1, retries: 0)));
+        Assert.Contains("the server stopped answering (5 questions in a row got no reply; the last: HTTP 502: scripted failure 502", e.Message);
+        Assert.Contains("the 3 answers so far are saved", e.Message);
+        Assert.Equal(8, server.Log.Count);                                          // not 12
+        Assert.Equal(3, Lines(EvalRunner.PredictionsPath(dir["out"], "s", "gsm8k")).Count);
+        Assert.Equal(5, Lines(EvalRunner.ErrorsPath(dir["out"], "s", "gsm8k")).Count);
+    }
+
+    [Fact]
     public async Task Setup_errors_stop_the_run_with_the_fix()
     {
         using var dir = new TestUtil.TempDir();
