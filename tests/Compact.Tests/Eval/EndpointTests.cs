@@ -178,6 +178,11 @@ public class EndpointTests
         e = Assert.Throws<CompactException>(() => Eval(Args(dir["d"], $"x={server.BaseUrl}#m") with { ApiKeyEnv = "COMPACT_TEST_UNSET_KEY" }));
         Assert.Contains("--api-key-env COMPACT_TEST_UNSET_KEY: the environment variable is not set", e.Message);
         Assert.False(Directory.Exists(dir["d"]));                                   // refused before anything is written
+        // Through the parser: the endpoint flags reach the handler (the key variable is checked before anything runs).
+        var err = new StringWriter();
+        Assert.Equal(1, Compact.Cli.CompactCli.Run(["eval", "--endpoint", "http://127.0.0.1:1/v1", "--served-model", "a,b", "--api-key-env", "COMPACT_TEST_UNSET_KEY",
+            "--concurrency", "2", "--request-timeout", "5", "--max-retries", "1", "--bench", $"gsm8k={Gsm8kFile}", "--out", dir["d"]], TextWriter.Null, err));
+        Assert.Contains("--api-key-env COMPACT_TEST_UNSET_KEY: the environment variable is not set", err.ToString());
         e = Assert.Throws<CompactException>(() => Eval(Args(dir["d"], "x=localhost:8000#m")));
         Assert.Contains("is not an http(s) URL", e.Message);
         e = Assert.Throws<CompactException>(() => Eval(Args(dir["d"], "http://localhost:8000/v1")));

@@ -1,4 +1,5 @@
 using System.Text.Json.Nodes;
+using Compact.Cli;
 using Compact.Cli.Commands;
 using Compact.Eval;
 using Compact.Tests.Benchmarks;
@@ -44,13 +45,15 @@ public class EscapeSpecialTests
     {
         using var dir = new TestUtil.TempDir();
         var model = SftTests.TinyModel(dir);
-        var a = new EvalCommand.Args(null, null, [$"m={model}"], [$"gsm8k={BenchmarkFiles.PathOf("gsm8k_test.jsonl")}"], dir["out"], Limit: 1, MaxNewTokens: 2)
-        { EscapeSpecialInContent = true };
-        Assert.Equal(0, EvalCommand.Run(a, TextWriter.Null));
+        var bench = $"gsm8k={BenchmarkFiles.PathOf("gsm8k_test.jsonl")}";
+        var err = new StringWriter();
+        Assert.True(0 == CompactCli.Run(["eval", "--models", $"m={model}", "--bench", bench, "--out", dir["out"], "--limit", "1", "--max-new-tokens", "2",
+            "--escape-special-in-content"], TextWriter.Null, err), err.ToString());
         var settings = JsonNode.Parse(File.ReadAllText(EvalRunner.SettingsPath(dir["out"], "m", "gsm8k")))!;
         Assert.True(settings["model"]!["escape_special_in_content"]!.GetValue<bool>());
         // Resuming without it would mix two encodings in one file: refused.
-        var e = Assert.Throws<CompactException>(() => EvalCommand.Run(a with { Limit = 2, EscapeSpecialInContent = false }, TextWriter.Null));
+        var a = new EvalCommand.Args(null, null, [$"m={model}"], [bench], dir["out"], Limit: 2, MaxNewTokens: 2);
+        var e = Assert.Throws<CompactException>(() => EvalCommand.Run(a, TextWriter.Null));
         Assert.Contains("was made with other settings (model:", e.Message);
     }
 }
