@@ -466,6 +466,11 @@ def case_reference(ref_f32, ref_bf16, ids, padded, mask, prompt, n_new):
             logits = ref.forward(ids)
             greedy = ref.greedy(prompt, n_new)
             entry = {"logits": r7(logits), "greedy_ids": greedy}
+            if key == "bf16":
+                # Logits along the reference's own greedy sequence, so that a bf16 implementation can be checked
+                # step by step (bf16 near-ties may pick another token and then diverge).
+                seq = torch.tensor([prompt + greedy[:-1]])
+                entry["greedy_logits"] = r7(ref.forward(seq)[0, len(prompt) - 1:])
             if key == "f32":
                 pl = ref.forward(padded, mask)
                 real = int(mask[1].sum())
