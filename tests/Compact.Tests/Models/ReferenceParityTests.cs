@@ -51,9 +51,10 @@ public class ReferenceParityTests
         return ids.Skip(prompt.Count).Select(x => (int)x).ToList();
     }
 
-    // Tolerances: float32 agrees to rounding (observed ≤ 4e-6); bfloat16 rounds every op to 8 bits of mantissa, in
-    // a different order here than in PyTorch, so logits of magnitude ~3 differ by a few bf16 steps (observed ≤ 0.07).
-    const float F32Tol = 1e-4f, Bf16Tol = 0.25f;
+    // Tolerances: float32 agrees to rounding (observed max |Δ| ≤ 2e-6 here, ≤ 2e-5 on the real models); bfloat16
+    // rounds every op to 8 mantissa bits, in a different order than PyTorch (observed ≤ 0.043 here, 0.063 on
+    // TinyStories-656K, for logits of magnitude up to ~10).
+    public const float F32Tol = 1e-4f, Bf16Tol = 0.15f;
 
     [Theory]
     [InlineData("qwen2", "f32")]
