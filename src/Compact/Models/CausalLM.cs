@@ -69,8 +69,8 @@ public sealed class CausalLM : nn.Module
         _invFreq = device.type == DeviceType.META ? torch.empty(inv.Length) : torch.tensor(inv, device: device);
         if (config.HasSlidingLayers)
         {
-            // Gemma 3's sliding layers: their own base, never scaled.
-            var local = Rotary.InverseFrequencies(config.HeadDim, config.RopeLocalTheta, null).Select(x => (float)x).ToArray();
+            // Sliding layers: Gemma 3 gives them their own base, never scaled; Mistral/Qwen the global RoPE.
+            var local = Rotary.InverseFrequencies(config.HeadDim, config.RopeLocalTheta, config.RopeLocalScaling).Select(x => (float)x).ToArray();
             _invFreqLocal = device.type == DeviceType.META ? torch.empty(local.Length) : torch.tensor(local, device: device);
         }
     }

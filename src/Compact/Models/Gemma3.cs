@@ -40,16 +40,7 @@ public static class Gemma3
         int? pattern = OptI("sliding_window_pattern") ?? OptI("_sliding_window_pattern");
         IReadOnlyList<LayerKind> kinds;
         if (o["layer_types"] is JsonArray lt)
-        {
-            if (lt.Count != c.NumLayers)
-                throw new CompactException($"{source}: layer_types has {lt.Count} entries but num_hidden_layers is {c.NumLayers}.");
-            kinds = lt.Select((x, i) => x?.GetValue<string>() switch
-            {
-                FullAttention => LayerKind.FullAttention,
-                SlidingAttention => LayerKind.SlidingAttention,
-                var other => throw new CompactException($"{source}: layer_types[{i}] is '{other}'; expected {FullAttention} or {SlidingAttention}."),
-            }).ToArray();
-        }
+            kinds = ModelConfig.ParseLayerTypes(lt, c.NumLayers, source);
         else
         {
             int p = pattern ?? DefaultSlidingWindowPattern;

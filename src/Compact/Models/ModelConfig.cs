@@ -75,8 +75,10 @@ public sealed record ModelConfig
     public int? SlidingWindowPattern { get; init; }
     /// <summary>Per-layer attention kind; empty means every layer is full attention.</summary>
     public IReadOnlyList<LayerKind> LayerTypes { get; init; } = [];
-    /// <summary>RoPE base of the sliding layers (rope_local_base_freq; no scaling there).</summary>
+    /// <summary>RoPE base of the sliding layers: Gemma's rope_local_base_freq; rope_theta for Mistral/Qwen.</summary>
     public double RopeLocalTheta { get; init; } = 10000;
+    /// <summary>RoPE scaling of the sliding layers: none for Gemma; rope_scaling for Mistral/Qwen.</summary>
+    public RopeScaling? RopeLocalScaling { get; init; }
     /// <summary>Final logits become cap·tanh(logits/cap) when set.</summary>
     public double? FinalLogitSoftcap { get; init; }
     /// <summary>Attention scores become cap·tanh(scores/cap) when set.</summary>
@@ -167,7 +169,41 @@ public sealed record ModelConfig
         };
         if (cfg.VocabSize <= 0 || cfg.NumLayers <= 0 || cfg.IntermediateSize <= 0 || hidden <= 0)
             throw new CompactException($"{source}: vocab_size, hidden_size, intermediate_size and num_hidden_layers must be positive.");
-        return family == ModelFamily.Gemma3 ? Gemma3.Parse(cfg, o, source) : cfg;
+        return family == ModelFamily.Gemma3 ? Gemma3.Parse(cfg, o, source) : WithSlidingWindow(cfg, o, source);
+    }
+
+    /// <summary>Mistral: every layer slides when sliding_window is set (Mistral-7B-v0.1; later versions set null).
+    /// Qwen2/Qwen3: with use_sliding_window, layers from max_window_layers on slide. layer_types, when given, decides.
+    /// Their sliding layers use the same RoPE as the full ones.</summary>
+    static ModelConfig WithSlidingWindow(ModelConfig c, JsonObject o, string source)
+    {
+        int? window = o["sliding_window"] is JsonValue v && v.TryGetValue<int>(out var w) ? w : null;
+        bool use = c.Family switch
+        {
+            ModelFamily.Mistral => window is not null,
+            ModelFamily.Qwen2 or ModelFamily.Qwen3 => window is not null && o["use_sliding_window"] is JsonValue u && u.TryGetValue<bool>(out var b) && b,
+            _ => false,
+        };
+        if (!use) return c;
+        if (window <= 0) throw new CompactException($"{source}: sliding_window must be positive (got {window}).");
+        int first = c.Family == ModelFamily.Mistral ? 0
+            : o["max_window_layers"] is JsonValue mw && mw.TryGetValue<int>(out var m) ? m : c.NumLayers;
+        var kinds = o["layer_types"] is JsonArray lt ? ParseLayerTypes(lt, c.NumLayers, source)
+            : Enumerable.Range(0, c.NumLayers).Select(i => i >= first ? LayerKind.SlidingAttention : LayerKind.FullAttention).ToArray();
+        return c with { SlidingWindow = window, LayerTypes = kinds, RopeLocalTheta = c.RopeTheta, RopeLocalScaling = c.RopeScaling };
+    }
+
+    /// <summary>HF `layer_types`: one "full_attention" or "sliding_attention" per layer.</summary>
+    public static LayerKind[] ParseLayerTypes(JsonArray lt, int layers, string source)
+    {
+        if (lt.Count != layers)
+            throw new CompactException($"{source}: layer_types has {lt.Count} entries but num_hidden_layers is {layers}.");
+        return lt.Select((x, i) => (x as JsonValue)?.TryGetValue<string>(out var k) == true ? k : null).Select((k, i) => k switch
+        {
+            "full_attention" => LayerKind.FullAttention,
+            "sliding_attention" => LayerKind.SlidingAttention,
+            _ => throw new CompactException($"{source}: layer_types[{i}] is '{k}'; expected full_attention or sliding_attention."),
+        }).ToArray();
     }
 
     static string ArchFromModelType(string? modelType) => modelType switch
@@ -226,7 +262,14 @@ public sealed record ModelConfig
         };
         if (Family != ModelFamily.Qwen2) o["attention_bias"] = QkvBias;
         if (Family is ModelFamily.Llama) o["mlp_bias"] = MlpBias;
-        if (Family is ModelFamily.Qwen2 or ModelFamily.Qwen3) { o["use_sliding_window"] = false; o["max_window_layers"] = NumLayers; }
+        if (Family is ModelFamily.Qwen2 or ModelFamily.Qwen3)
+        {
+            o["use_sliding_window"] = SlidingWindow is not null;
+            o["sliding_window"] = SlidingWindow;
+            int firstSliding = Enumerable.Range(0, NumLayers).FirstOrDefault(i => KindOf(i) == LayerKind.SlidingAttention, NumLayers);
+            o["max_window_layers"] = firstSliding;
+        }
+        if (Family is ModelFamily.Mistral) o["sliding_window"] = SlidingWindow;
         if (RopeScaling is { } rs)
             o["rope_scaling"] = rs.Type == "llama3"
                 ? new JsonObject

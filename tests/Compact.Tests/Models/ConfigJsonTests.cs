@@ -46,4 +46,23 @@ public class ConfigJsonTests
             Assert.Matches(@"[.e]", o[key]!.ToJsonString());
         Assert.DoesNotMatch(@"[.e]", o["hidden_size"]!.ToJsonString());
     }
+
+    [Theory]
+    // Mistral-7B-v0.1: sliding_window 4096 on every layer; v0.2+: null, no window.
+    [InlineData("MistralForCausalLM", ", \"sliding_window\": 4096", "SSS", 4096)]
+    [InlineData("MistralForCausalLM", ", \"sliding_window\": null", "FFF", null)]
+    // Qwen2.5: use_sliding_window false (the released configs) ignores sliding_window; true slides from max_window_layers.
+    [InlineData("Qwen2ForCausalLM", ", \"sliding_window\": 4096, \"use_sliding_window\": false, \"max_window_layers\": 1", "FFF", null)]
+    [InlineData("Qwen2ForCausalLM", ", \"sliding_window\": 64, \"use_sliding_window\": true, \"max_window_layers\": 1", "FSS", 64)]
+    [InlineData("LlamaForCausalLM", ", \"sliding_window\": 64", "FFF", null)]
+    public void Sliding_window_configs_of_other_families(string arch, string extra, string kinds, int? window)
+    {
+        var json = $$"""{"architectures": ["{{arch}}"], "vocab_size": 32, "hidden_size": 16, "intermediate_size": 32, "num_hidden_layers": 3, "num_attention_heads": 2 {{extra}}}""";
+        var c = ModelConfig.Parse(json);
+        Assert.Equal(kinds, string.Concat(Enumerable.Range(0, 3).Select(i => c.KindOf(i) == LayerKind.FullAttention ? 'F' : 'S')));
+        Assert.Equal(window, c.SlidingWindow);
+        var again = ModelConfig.Parse(c.ToJson().ToJsonString());
+        Assert.Equal(kinds, string.Concat(Enumerable.Range(0, 3).Select(i => again.KindOf(i) == LayerKind.FullAttention ? 'F' : 'S')));
+        Assert.Equal(window, again.SlidingWindow);
+    }
 }
