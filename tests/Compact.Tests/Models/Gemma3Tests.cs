@@ -136,6 +136,8 @@ public class Gemma3Tests
         Assert.Equal(0, InfoCommand.Run(dir, null, json: true, info));
         var o = JsonNode.Parse(info.ToString())!;
         Assert.Equal("Gemma3ForCausalLM", o["architecture"]!.GetValue<string>());
+        Assert.Equal("1 sliding-window layers (window 16), 1 full", o["attention"]!.GetValue<string>());
+        Assert.Equal("gelu_pytorch_tanh", o["activation"]!.GetValue<string>());
         Assert.Equal(Presets.Get("gemma3-tiny").Make(o["vocab_size"]!.GetValue<int>()).ParameterCount(), o["parameters"]!.GetValue<long>());
     }
 }
