@@ -77,8 +77,11 @@ public sealed class CausalLM : nn.Module
 
     public IList<DecoderLayer> Layers => model.layers;
 
-    /// <summary>The output projection: lm_head.weight, or the embedding matrix when tied.</summary>
-    public Tensor OutputWeight => lm_head?.weight ?? model.embed_tokens.weight;
+    /// <summary>The output projection: lm_head.weight, or the embedding matrix when tied. The training losses and
+    /// scores multiply by it directly (chunked, without (N, V) logits), which would skip a final soft-cap: a model
+    /// whose config sets final_logit_softcapping is refused there (generation and evaluation use <see cref="Logits"/>).</summary>
+    public Tensor OutputWeight => Config.FinalLogitSoftcap is null ? lm_head?.weight ?? model.embed_tokens.weight
+        : throw new CompactException($"{Config.Architecture} with final_logit_softcapping ({Config.FinalLogitSoftcap}): training and scoring do not support logit soft-capping yet; generate and eval do. Use a model without it (Gemma 3 270M/1B have none).");
 
     /// <summary>Runs the decoder. inputIds (B, T) int64. attentionMask (B, P+T) with 1 for tokens and 0 for padding
     /// (covers cached positions too); null means no padding. positionIds (B, T) default to the count of real

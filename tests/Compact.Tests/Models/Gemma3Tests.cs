@@ -121,6 +121,19 @@ public class Gemma3Tests
     }
 
     [Fact]
+    public void Final_soft_cap_bounds_logits_and_is_refused_where_losses_skip_it()
+    {
+        using var m = new CausalLM(Presets.Get("gemma3-tiny").Make(96) with { FinalLogitSoftcap = 2.0 }, ScalarType.Float32, torch.CPU);
+        m.InitializeRandom(1);
+        using var _ = torch.no_grad();
+        foreach (var p in m.parameters().Where(p => p.dim() == 2)) p.mul_(50);
+        using var ids = torch.tensor(new long[] { 1, 2, 3, 4 }, [1, 4]);
+        using var logits = m.Logits(m.Forward(ids).Hidden);
+        Assert.True(logits.abs().max().item<float>() <= 2.0f);   // 2·tanh(z/2) ∈ (−2, 2)
+        Assert.Contains("final_logit_softcapping", Assert.Throws<CompactException>(() => m.OutputWeight).Message);
+    }
+
+    [Fact]
     public void Init_and_info_work_for_gemma3()
     {
         using var tmp = new TestUtil.TempDir();
