@@ -108,7 +108,7 @@ public sealed class LoraAdapters : IDisposable
         ["base_model_name_or_path"] = baseModel,
         ["r"] = c.Rank,
         ["lora_alpha"] = c.Alpha,
-        ["lora_dropout"] = c.Dropout,
+        ["lora_dropout"] = ModelConfig.JsonFloat(c.Dropout),   // a float in PEFT's LoraConfig ("0.0", not "0")
         ["target_modules"] = new JsonArray(c.TargetModules.Select(t => (JsonNode)t).ToArray()),
         ["bias"] = "none",
         ["fan_in_fan_out"] = false,

@@ -16,6 +16,13 @@ public class ConfigJsonTests
     public void JsonFloat_writes_a_fraction_or_exponent(double x, string expected) =>
         Assert.Equal(expected, ModelConfig.JsonFloat(x).ToJsonString());
 
+    [Fact]
+    public void Adapter_config_writes_lora_dropout_as_a_float()
+    {
+        var o = Compact.Training.LoraAdapters.ConfigJson(new Compact.Training.LoraConfig { Rank = 4, Alpha = 8, Dropout = 0 }, "base");
+        Assert.Equal("0.0", o["lora_dropout"]!.ToJsonString());
+    }
+
     [Theory]
     [InlineData("llama", "tiny")]
     [InlineData("gemma3", "tiny")]
