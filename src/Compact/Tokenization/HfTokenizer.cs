@@ -214,7 +214,7 @@ public sealed class HfTokenizer
     }
 
     /// <summary>HF's decode: ids to token strings (added tokens as their content), then the decoder chain, joined.</summary>
-    private string DecodeWithSteps(IEnumerable<int> ids, bool skipSpecialTokens)
+    private string DecodeWithSteps(IEnumerable<int> ids, bool skipSpecialTokens, bool piece = false)
     {
         var tokens = new List<string>();
         foreach (var id in ids)
@@ -226,12 +226,24 @@ public sealed class HfTokenizer
             }
             else if ((uint)id < (uint)_idToToken.Length && _idToToken[id] is { } token) tokens.Add(token);
         }
-        foreach (var step in _decoder!) tokens = step.Apply(tokens);
+        foreach (var step in _decoder!)
+            tokens = !piece ? step.Apply(tokens)
+                : step switch
+                {
+                    DecoderStep.Strip => tokens,
+                    DecoderStep.Metaspace m => (m with { DropInFirst = false }).Apply(tokens),
+                    _ => step.Apply(tokens),
+                };
         return string.Concat(tokens);
     }
 
-    /// <summary>Each id decoded on its own, for display; a token holding part of a UTF-8 sequence shows U+FFFD.</summary>
-    public IReadOnlyList<string> DecodePieces(IEnumerable<int> ids) => ids.Select(id => Decode([id])).ToArray();
+    /// <summary>
+    /// Each id decoded on its own, for display and for lining text up with tokens; a token holding part of a UTF-8
+    /// sequence shows U+FFFD. Sentencepiece "▁" shows as a space everywhere (the decoder's Strip / Metaspace drop of
+    /// the text's first space is not applied), so the pieces concatenate to the text with its word boundaries.
+    /// </summary>
+    public IReadOnlyList<string> DecodePieces(IEnumerable<int> ids) =>
+        ids.Select(id => _decoder is null ? Decode([id]) : DecodeWithSteps([id], skipSpecialTokens: false, piece: true)).ToArray();
 
     /// <summary>The vocab entry (byte-level form, e.g. "Ġworld") or added token content.</summary>
     public string IdToToken(int id) =>

@@ -165,6 +165,18 @@ public class SentencePieceTokenizerTests
     }
 
     [Fact]
+    public void Pieces_keep_their_spaces_so_they_line_up_with_the_text()
+    {
+        // "a bc" → "▁a▁bc" → ▁a ▁ bc; the Strip decoder would turn "▁a" alone into "a".
+        var legacy = Create(Json(normalizer: Legacy(), decoder: LegacyDecoder()));
+        Assert.Equal([9, 5, 13], legacy.Encode("a bc"));
+        Assert.Equal([" a", " ", "bc"], legacy.DecodePieces([9, 5, 13]));
+        var metaspace = Create(Json(preTokenizer: Metaspace("always", split: true), decoder: Metaspace("always", split: true)));
+        Assert.Equal([" a", " ", "bc"], metaspace.DecodePieces([9, 5, 13]));
+        Assert.Equal(["\uFFFD", "\uFFFD"], legacy.DecodePieces([3, 4]));   // half of é each
+    }
+
+    [Fact]
     public void Metaspace_decoder_drops_the_replacement_in_the_first_token_only()
     {
         var tok = Create(Json(preTokenizer: Metaspace("always", split: true), decoder: Metaspace("always", split: true)));
