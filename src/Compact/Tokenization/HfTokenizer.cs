@@ -471,9 +471,9 @@ public sealed class HfTokenizer
             throw new InvalidDataException(Where($"lists id {sameId.Key} for more than one added token; give each added token its own id."));
         if (added.GroupBy(a => a.Content).FirstOrDefault(g => g.Count() > 1) is { } sameContent)
             throw new InvalidDataException(Where($"lists added token \"{sameContent.Key}\" more than once; remove the duplicate."));
-        var addedIds = added.Select(a => a.Id).ToHashSet();
-        foreach (var (token, id) in vocab.ToArray())
-            if (addedIds.Contains(id) && !added.Any(a => a.Id == id && a.Content == token))
+        var addedContentById = added.ToDictionary(a => a.Id, a => a.Content);
+        foreach (var (token, id) in vocab)
+            if (addedContentById.TryGetValue(id, out var addedContent) && addedContent != token)
                 throw new InvalidDataException(Where($"gives id {id} both to vocab entry \"{token}\" and to a different added token; fix the duplicate id."));
 
         // post-processor: TemplateProcessing's single template (possibly inside a Sequence) adds bos/eos.
@@ -497,11 +497,12 @@ public sealed class HfTokenizer
                 unkId = vocab.TryGetValue(unk, out var u) ? u : throw new InvalidDataException(Where($"sets model.unk_token to \"{unk}\", which is not in model.vocab; add it to the vocab or fix unk_token."));
             // Runs of known characters go to ML.Tokenizers' BPE on their own, which is exact only if no merge
             // touches a byte-fallback or unk token (true of every sentencepiece conversion: those are never merged).
+            var unkToken = GetString(model, "unk_token");
             foreach (var m in merges)
             {
                 var sp = m.IndexOf(' ');
                 string l = m[..sp], r = m[(sp + 1)..];
-                if (DecoderStep.TryParseByte(l, out _) || DecoderStep.TryParseByte(r, out _) || (GetString(model, "unk_token") is { } u2 && (l == u2 || r == u2)))
+                if (DecoderStep.TryParseByte(l, out _) || DecoderStep.TryParseByte(r, out _) || l == unkToken || r == unkToken)
                     throw new InvalidDataException(Where($"has merge \"{m}\" that joins a byte-fallback or unk token, which is not supported; remove that merge."));
             }
             spBpe = new SentencePieceBpe(bpe, vocab, byteFallback, unkId, GetBool(model, "fuse_unk"), GetBool(model, "ignore_merges"));

@@ -212,3 +212,54 @@ public class SentencePieceTokenizerTests
         Assert.Contains("byte-fallback", Assert.Throws<InvalidDataException>(() => Create(byteMerge)).Message);
     }
 }
+
+public class SentencePieceImportTests
+{
+    // A ModelProto with one piece "a" (score -1, NORMAL) and a trainer_spec giving only model_type:
+    // 0A 0A {0A 01 'a' | 15 00 00 80 BF | 18 01} 12 02 {18 type}
+    private static byte[] OnePieceModel(byte modelType) =>
+        [0x0A, 0x0A, 0x0A, 0x01, (byte)'a', 0x15, 0x00, 0x00, 0x80, 0xBF, 0x18, 0x01, 0x12, 0x02, 0x18, modelType];
+
+    [Fact]
+    public void Special_ids_outside_the_pieces_are_refused()
+    {
+        // BPE, but bos_id/eos_id keep their proto defaults 1 and 2, outside the single piece.
+        var e = Assert.Throws<CompactException>(() => SentencePieceImport.ReadModelProto(OnePieceModel(2), "one.model"));
+        Assert.Equal("one.model sets bos_id = 1, outside its 1 pieces; the model file is damaged.", e.Message);
+    }
+
+    [Fact]
+    public void A_unigram_model_is_refused()
+    {
+        var e = Assert.Throws<CompactException>(() => SentencePieceImport.ReadModelProto(OnePieceModel(1), "uni.model"));
+        Assert.StartsWith("uni.model is a sentencepiece unigram model;", e.Message);
+    }
+
+    [Fact]
+    public void Truncated_files_name_the_file()
+    {
+        var dir = SharedModels.Dir("stories260K");
+        var model = File.ReadAllBytes(Path.Combine(dir, "tok512.model"));
+        Assert.StartsWith("tok512.model is not a readable sentencepiece model",
+            Assert.Throws<CompactException>(() => SentencePieceImport.ReadModelProto(model.AsSpan(0, 100), "tok512.model")).Message);
+        var bin = File.ReadAllBytes(Path.Combine(dir, "tok512.bin"));
+        Assert.StartsWith("tok512.bin ends inside piece",
+            Assert.Throws<CompactException>(() => SentencePieceImport.ReadLlama2cTokenizer(bin.AsSpan(0, 99), "tok512.bin")).Message);
+    }
+
+    [Fact]
+    public void Tok512_pieces_as_llama2c_wrote_them()
+    {
+        // tok512.model: 3 specials, 256 byte pieces <0x00>..<0xFF> (ids 3..258), then 253 merged pieces; BPE with
+        // byte_fallback, add_dummy_prefix on (the proto default; its normalizer_spec sets only name "identity").
+        var m = SentencePieceImport.ReadModelProto(File.ReadAllBytes(Path.Combine(SharedModels.Dir("stories260K"), "tok512.model")), "tok512.model");
+        Assert.Equal(512, m.Pieces.Count);
+        Assert.Equal((0, 1, 2, true, true), (m.UnkId, m.BosId, m.EosId, m.ByteFallback, m.AddDummyPrefix));
+        Assert.Equal(new SentencePieceModel.Piece("<unk>", 0, SentencePieceType.Unknown), m.Pieces[0]);
+        Assert.Equal(new SentencePieceModel.Piece("<s>", 0, SentencePieceType.Control), m.Pieces[1]);
+        Assert.Equal(SentencePieceType.Byte, m.Pieces[3].Type);
+        Assert.Equal("<0x00>", m.Pieces[3].Text);
+        Assert.Equal("<0xFF>", m.Pieces[258].Text);
+        Assert.Equal(SentencePieceType.Normal, m.Pieces[259].Type);
+    }
+}
