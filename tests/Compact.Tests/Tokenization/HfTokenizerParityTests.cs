@@ -231,3 +231,26 @@ public class HfTokenizerParityTests
     private static string Show(string s) =>
         "\"" + string.Concat(s.Select(c => c < ' ' || c > '~' ? $"\\u{(int)c:X4}" : c.ToString())) + "\"";
 }
+
+/// <summary>`compact tokenize` on a real sentencepiece-style checkpoint folder, through the whole command line.</summary>
+public class TokenizeCliTests
+{
+    [Fact]
+    public void Tokenize_reads_the_TinyStories_folder()
+    {
+        // Ids from Hugging Face tokenizers 0.23.2 on TinyStories-656K's tokenizer.json: "▁" "On" "ce▁" "upon▁a▁tim" "e",
+        // and <|start_story|> = 1 in front with --add-special-tokens.
+        var dir = SharedModels.Dir("TinyStories-656K");
+        var o = new StringWriter();
+        var e = new StringWriter();
+        Assert.Equal(0, Compact.Cli.CompactCli.Run(["tokenize", "--model", dir, "--text", "Once upon a time"], o, e));
+        var lines = o.ToString().Split('\n');
+        Assert.Equal("5 tokens", lines[0].TrimEnd());
+        Assert.Equal("80 147 201 282 57", lines[1].TrimEnd());
+        Assert.Equal("\" \" | \"On\" | \"ce \" | \"upon a tim\" | \"e\"", lines[2].TrimEnd());
+
+        o = new StringWriter();
+        Assert.Equal(0, Compact.Cli.CompactCli.Run(["tokenize", "--model", dir, "--text", "Once upon a time", "--add-special-tokens", "--json"], o, e));
+        Assert.Contains("\"ids\":[1,80,147,201,282,57]", o.ToString());
+    }
+}
