@@ -1,3 +1,4 @@
+using Compact.Tokenization;
 using Compact.Models;
 using TorchSharp;
 using static TorchSharp.torch;
@@ -129,15 +130,12 @@ public static class Llama2c
         AtomicFile.WriteAllText(Path.Combine(outDir, "generation_config.json"), gen.ToJsonString(new System.Text.Json.JsonSerializerOptions { WriteIndented = true }));
         if (sentencePieceModel is not null)
         {
+            // The sentencepiece model is kept as tokenizer.model and converted to the tokenizer.json that Hugging Face's
+            // LlamaTokenizerFast conversion would write (BPE with byte_fallback, merges from the piece scores).
+            var sp = SentencePieceImport.ReadModelProto(File.ReadAllBytes(sentencePieceModel), sentencePieceModel);
             File.Copy(sentencePieceModel, Path.Combine(outDir, "tokenizer.model"), overwrite: false);
-            var tc = new System.Text.Json.Nodes.JsonObject
-            {
-                ["tokenizer_class"] = "LlamaTokenizer", ["add_bos_token"] = true, ["add_eos_token"] = false,
-                ["bos_token"] = "<s>", ["eos_token"] = "</s>", ["unk_token"] = "<unk>", ["legacy"] = false,
-            };
-            AtomicFile.WriteAllText(Path.Combine(outDir, "tokenizer_config.json"), tc.ToJsonString(new System.Text.Json.JsonSerializerOptions { WriteIndented = true }));
-            // TOKENIZER HOOK (issue 12): write tokenizer.json from tokenizer.model here, with the sentencepiece →
-            // tokenizer.json converter of Compact.Tokenization (the tokenizer half of the issue).
+            AtomicFile.WriteAllText(Path.Combine(outDir, "tokenizer.json"), SentencePieceImport.ToTokenizerJson(sp));
+            AtomicFile.WriteAllText(Path.Combine(outDir, "tokenizer_config.json"), SentencePieceImport.ToTokenizerConfigJson(sp));
         }
         return m.Config;
     }

@@ -11,6 +11,8 @@ public enum ChatStyle
     ChatMl,
     /// <summary><c>&lt;|start_header_id|&gt;role&lt;|end_header_id|&gt;\n\n…&lt;|eot_id|&gt;</c> (Llama 3, 3.1, 3.2).</summary>
     Llama3,
+    /// <summary><c>&lt;start_of_turn&gt;user\n…&lt;end_of_turn&gt;\n&lt;start_of_turn&gt;model\n</c> (Gemma 2, Gemma 3; see <see cref="ChatFormat"/>'s Gemma region).</summary>
+    Gemma,
 }
 
 /// <summary>What a Hugging Face chat_template renders for one system/user/assistant exchange, read off its text.</summary>
@@ -51,8 +53,9 @@ public sealed record ChatTemplateInfo(
             }
             return new(ChatStyle.Llama3, SystemPreamble: preamble);
         }
+        if (chatTemplate.Contains("<start_of_turn>", StringComparison.Ordinal)) return new(ChatStyle.Gemma);
         throw new InvalidDataException(
-            "The chat_template in tokenizer_config.json is neither ChatML (<|im_start|>) nor Llama 3 (<|start_header_id|>); use a Qwen or Llama 3 checkpoint, or remove chat_template to get the Plain format.");
+            "The chat_template in tokenizer_config.json is neither ChatML (<|im_start|>), Llama 3 (<|start_header_id|>) nor Gemma (<start_of_turn>); use a Qwen, Llama 3 or Gemma checkpoint, or remove chat_template to get the Plain format.");
     }
 
     private static string UnescapeJinja(string s) => Regex.Replace(s, @"\\(.)", m => m.Groups[1].Value switch
@@ -120,6 +123,7 @@ public sealed class ChatFormat
         {
             ChatStyle.ChatMl => Require("<|im_end|>", "<|im_start|>"),
             ChatStyle.Llama3 => Require("<|eot_id|>", "<|start_header_id|>", "<|end_header_id|>"),
+            ChatStyle.Gemma => Require("<end_of_turn>", "<start_of_turn>"),
             _ => tokenizer.EosId ?? throw new InvalidDataException(
                 "tokenizer_config.json has no eos_token, which the Plain chat format ends each answer with; set eos_token."),
         };
@@ -166,6 +170,9 @@ public sealed class ChatFormat
                 }
                 foreach (var (role, content) in rest) { Add($"<|start_header_id|>{role}<|end_header_id|>\n\n"); Add(PyStrip(content)); Add("<|eot_id|>"); }
                 Add("<|start_header_id|>assistant<|end_header_id|>\n\n");
+                break;
+            case ChatStyle.Gemma:
+                foreach (var (segment, _) in GemmaConversation(system, rest)) Add(segment);
                 break;
             default:
                 var text = new System.Text.StringBuilder(Tokenizer.Decode(Tokenizer.SpecialPrefixIds));
@@ -229,7 +236,7 @@ public sealed class ChatFormat
             case ChatStyle.ChatMl when Info.ThinkBlock:
                 parts = [Qwen3Assistant(full), .. parts.Skip(1).Select(_ => "")];
                 break;
-            case ChatStyle.Llama3:
+            case ChatStyle.Llama3 or ChatStyle.Gemma:
                 parts[0] = parts[0].TrimStart(PythonWhitespace);
                 parts[^1] = parts[^1].TrimEnd(PythonWhitespace);
                 break;
@@ -298,6 +305,10 @@ public sealed class ChatFormat
                 s.Add(("<|eot_id|>", Part.End));
                 break;
 
+            case ChatStyle.Gemma:
+                s.AddRange(GemmaSegments(system, user, assistant));
+                break;
+
             default:
                 // One segment for the whole prompt: no special token separates its parts, and text such as
                 // "?" + "\n" would join across a segment boundary. The answer's leading space travels with it,
@@ -312,6 +323,38 @@ public sealed class ChatFormat
         }
         return s;
     }
+
+    #region Gemma
+    // Gemma 3's chat_template: {bos}<start_of_turn>user\n{system + "\n\n" if any}{user | trim}<end_of_turn>\n
+    // <start_of_turn>model\n{assistant | trim}<end_of_turn>\n; the system message has no turn of its own but
+    // prefixes the first user turn, untrimmed; "assistant" is called "model".
+
+    private List<(string Text, Part Part)> GemmaSegments(string? system, string user, string? assistant)
+    {
+        var s = GemmaConversation(system, [("user", user)]);
+        if (assistant is null) return s;
+        s.Add((PyStrip(assistant), Part.Assistant));
+        s.Add(("<end_of_turn>", Part.End));
+        s.Add(("\n", Part.Trailer));
+        return s;
+    }
+
+    /// <summary>The turns so far, ending with the generation prompt "&lt;start_of_turn&gt;model\n".</summary>
+    private List<(string Text, Part Part)> GemmaConversation(string? system, IReadOnlyList<(string Role, string Content)> turns)
+    {
+        var s = new List<(string, Part)> { (Tokenizer.BosToken ?? "", Part.Frame) };
+        for (var i = 0; i < turns.Count; i++)
+        {
+            var (role, content) = turns[i];
+            s.Add(($"<start_of_turn>{(role == "assistant" ? "model" : role)}\n", Part.Frame));
+            if (i == 0 && system is not null) s.Add((system + "\n\n", Part.Content));
+            s.Add((PyStrip(content), Part.Content));
+            s.Add(("<end_of_turn>\n", Part.Frame));
+        }
+        s.Add(("<start_of_turn>model\n", Part.Frame));
+        return s;
+    }
+    #endregion
 
     /// <summary>Qwen3's template for the final assistant message: reasoning split off at &lt;/think&gt; and re-wrapped.</summary>
     internal static string Qwen3Assistant(string content)

@@ -123,6 +123,12 @@ public class RealModelTests
         Assert.Equal(0, Compact.Cli.Commands.ImportCommand.Run(Path.Combine(dir, "stories260K.bin"), Path.Combine(dir, "tok512.model"), outDir, sw));
         Assert.True(File.Exists(Path.Combine(outDir, "tokenizer.model")));
         var r = Reference("stories260k");
+        // The converted tokenizer.json turns the reference's greedy ids into llama2.c's expected text (test_all.py),
+        // and encodes that text's first sentence back to the same ids after BOS.
+        var tok = Compact.Tokenization.HfTokenizer.Load(outDir);
+        var f32Greedy = IntList(r["f32"]!["greedy_ids"]!);
+        Assert.Equal(r["expected_text"]!.GetValue<string>(), tok.Decode(f32Greedy, skipSpecialTokens: true));
+        Assert.Equal(new[] { 1 }.Concat(f32Greedy.Take(15)), tok.Encode("Once upon a time, there was a little girl named Lily.", addSpecialTokens: true));
         using (var m = CausalLM.Load(outDir))
         {
             var greedy = IntList(r["f32"]!["greedy_ids"]!);
