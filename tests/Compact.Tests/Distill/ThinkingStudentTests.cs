@@ -142,3 +142,43 @@ public class ThinkingStudentTests(Qwen3Student s) : IClassFixture<Qwen3Student>
         }
     }
 }
+
+public class ScoreModeTests(Qwen3Student s) : IClassFixture<Qwen3Student>
+{
+    [Fact]
+    public void Score_and_training_give_the_same_alpha_in_eval_mode_and_dropout_moves_it_in_train_mode()
+    {
+        using var st = Student.Load(new StudentOptions { ModelDir = s.Model, Lora = new LoraConfig { Rank = 4, Dropout = 0.1 }, Seed = 5 });
+        using (torch.no_grad())
+            foreach (var p in st.Trainable) p.normal_(0, 0.3);                 // with B = 0, LoRA dropout would change nothing
+        var qb = BranchBuilder.Build(st.Chat, Qwen3Student.Item(), new AnswerSuffix(), 4096, TruncationMode.Drop);
+        CompactObjective Objective(ScoreMode m) => new(st.Model, st.Tokenizer, new CompactOptions { ScoreMode = m });
+        double[] Training(ScoreMode m, long position)
+        {
+            st.Model.train();
+            st.Model.Dropout.Position = position;
+            var o = Objective(m).Run(qb, WeightMode.Compact, withLoss: true);
+            o.Loss!.Dispose();
+            Assert.Equal(m.ToString().ToLowerInvariant(), o.Log["score_mode"]!.GetValue<string>());
+            return o.Weights.Alpha;
+        }
+        double[] Scored(ScoreMode m, long position)
+        {
+            st.Model.eval();
+            st.Model.Dropout.Position = position;
+            return Objective(m).Score(qb).Weights.Alpha;
+        }
+
+        var trainEval = Training(ScoreMode.Eval, 0);
+        var scoreEval = Scored(ScoreMode.Eval, 123);                             // no dropout: the stream's position is irrelevant
+        for (int i = 0; i < 3; i++) Assert.Equal(trainEval[i], scoreEval[i], 6);
+
+        // Train mode: the training pass's dropout moves the weights away from the dropout-free ones, and `score` in
+        // train mode draws the same masks as the training step when the dropout stream stands at the same position.
+        var trainTrain = Training(ScoreMode.Train, 7);
+        Assert.True(trainTrain.Zip(trainEval).Max(x => Math.Abs(x.First - x.Second)) > 1e-4, string.Join(", ", trainTrain.Concat(trainEval)));
+        var scoreTrain = Scored(ScoreMode.Train, 7);
+        for (int i = 0; i < 3; i++) Assert.Equal(trainTrain[i], scoreTrain[i], 5);
+        Assert.False(st.Model.training);                                         // Score restores the model's mode
+    }
+}
