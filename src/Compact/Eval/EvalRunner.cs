@@ -136,7 +136,7 @@ public static class EvalRunner
     public static JsonObject Record(BenchItem item, string prediction, string source = "")
     {
         AnswerResult r;
-        try { r = AnswerCheck.Check(item.Kind, item.Gold, prediction, item.Choices); }
+        try { r = AnswerCheck.Check(item.Kind, item.Gold, prediction, item.Choices, item.Extraction); }
         catch (InvalidDataException e) { throw new CompactException($"{source} item {item.Id}: {e.Message}", e); }
         var o = new JsonObject
         {
