@@ -202,7 +202,8 @@ public sealed class ChatFormat
 
     /// <summary>Like <see cref="EncodeExample(string?, string, string)"/> with the assistant content given in parts
     /// (e.g. rationale, answer lead-in, answer, rest), each encoded on its own so that a part's tokens are the same
-    /// whatever precedes it. PartStarts/PartEnds give each part's [start, end) token range in Ids.</summary>
+    /// whatever precedes it. PartStarts/PartEnds give each part's [start, end) token range in Ids. With a think-block
+    /// template the first part is the reasoning and the others follow the block (<see cref="EncodeRationale"/>).</summary>
     public SegmentedExample EncodeExample(string? system, string user, IReadOnlyList<string> assistantParts)
     {
         if (assistantParts.Count == 0) throw new ArgumentException("at least one assistant part", nameof(assistantParts));
@@ -210,12 +211,9 @@ public sealed class ChatFormat
         var full = string.Concat(parts);
         switch (Info.Style)
         {
-            case ChatStyle.ChatMl when Info.ThinkBlock && !full.Contains("</think>", StringComparison.Ordinal):
-                parts[0] = "<think>\n\n</think>\n\n" + parts[0].TrimStart('\n');
-                break;
             case ChatStyle.ChatMl when Info.ThinkBlock:
-                parts = [Qwen3Assistant(full), .. parts.Skip(1).Select(_ => "")];
-                break;
+                // The first part is the reasoning, the rest the content after the think block.
+                return EncodeRationale(system, user, parts[0], parts[1..]);
             case ChatStyle.Llama3:
                 parts[0] = parts[0].TrimStart(PythonWhitespace);
                 parts[^1] = parts[^1].TrimEnd(PythonWhitespace);
