@@ -222,7 +222,8 @@ public sealed class ChatFormat
 
     /// <summary>Like <see cref="EncodeExample(string?, string, string)"/> with the assistant content given in parts
     /// (e.g. rationale, answer lead-in, answer, rest), each encoded on its own so that a part's tokens are the same
-    /// whatever precedes it. PartStarts/PartEnds give each part's [start, end) token range in Ids.</summary>
+    /// whatever precedes it. PartStarts/PartEnds give each part's [start, end) token range in Ids. With a think-block
+    /// template the first part is the reasoning and the others follow the block (<see cref="EncodeRationale"/>).</summary>
     public SegmentedExample EncodeExample(string? system, string user, IReadOnlyList<string> assistantParts)
     {
         if (assistantParts.Count == 0) throw new ArgumentException("at least one assistant part", nameof(assistantParts));
@@ -230,12 +231,9 @@ public sealed class ChatFormat
         var full = string.Concat(parts);
         switch (Info.Style)
         {
-            case ChatStyle.ChatMl when Info.ThinkBlock && !full.Contains("</think>", StringComparison.Ordinal):
-                parts[0] = "<think>\n\n</think>\n\n" + parts[0].TrimStart('\n');
-                break;
             case ChatStyle.ChatMl when Info.ThinkBlock:
-                parts = [Qwen3Assistant(full), .. parts.Skip(1).Select(_ => "")];
-                break;
+                // The first part is the reasoning, the rest the content after the think block.
+                return EncodeRationale(system, user, parts[0], parts[1..]);
             case ChatStyle.Llama3 or ChatStyle.Gemma:
                 parts[0] = parts[0].TrimStart(PythonWhitespace);
                 parts[^1] = parts[^1].TrimEnd(PythonWhitespace);
@@ -244,6 +242,52 @@ public sealed class ChatFormat
                 parts[0] = " " + parts[0];
                 break;
         }
+        return EncodeParts(system, user, full, parts);
+    }
+
+    /// <summary>A rationale and the answer statement that follows it, as one assistant turn; PartStarts/PartEnds
+    /// give the token ranges of the rationale (index 0) and of each answer part (1…). With a think-block template
+    /// (Qwen3) the rationale is the turn's <c>reasoning_content</c> and the answer statement its <c>content</c>,
+    /// rendered as the template renders them: <c>&lt;think&gt;\n{reasoning.strip('\n')}\n&lt;/think&gt;\n\n{content.lstrip('\n')}</c>.
+    /// A teacher's own think block inside the rationale (R1, QwQ: <c>&lt;think&gt;…&lt;/think&gt; summary</c>) is
+    /// unwrapped first (<see cref="ReasoningOf"/>), so the answer statement always stays after the block.
+    /// Other styles: <see cref="EncodeExample(string?, string, IReadOnlyList{string})"/> of [rationale, ..answer].</summary>
+    public SegmentedExample EncodeRationale(string? system, string user, string rationale, IReadOnlyList<string> answerParts)
+    {
+        if (!(Info.Style == ChatStyle.ChatMl && Info.ThinkBlock)) return EncodeExample(system, user, [rationale, .. answerParts]);
+        var reasoning = ReasoningOf(rationale).Trim('\n');
+        var content = answerParts.ToArray();
+        for (int i = 0; i < content.Length; i++)                    // content.lstrip('\n') across the parts
+        {
+            content[i] = content[i].TrimStart('\n');
+            if (content[i].Length > 0) break;
+        }
+        string[] pieces = ["<think>\n", reasoning, "\n</think>\n\n", .. content];
+        var seg = EncodeParts(system, user, string.Concat(pieces), pieces);
+        int[] keep = [1, .. Enumerable.Range(3, content.Length)];
+        return new SegmentedExample(seg.Example, keep.Select(i => seg.PartStarts[i]).ToArray(), keep.Select(i => seg.PartEnds[i]).ToArray());
+    }
+
+    /// <summary>The reasoning a rationale holds, without think markers: a teacher's <c>&lt;think&gt;thought&lt;/think&gt;
+    /// after</c> becomes <c>thought\n\nafter</c> (text before the opening marker is dropped, as Qwen3's template
+    /// drops it); a rationale without markers is returned as it is.</summary>
+    public static string ReasoningOf(string rationale)
+    {
+        const string Open = "<think>", Close = "</think>";
+        int close = rationale.IndexOf(Close, StringComparison.Ordinal);
+        if (close < 0) return rationale.Replace(Open, "", StringComparison.Ordinal);
+        var thought = rationale[..close];
+        int open = thought.LastIndexOf(Open, StringComparison.Ordinal);
+        if (open >= 0) thought = thought[(open + Open.Length)..];
+        var after = rationale[(close + Close.Length)..].Replace(Close, "", StringComparison.Ordinal).Replace(Open, "", StringComparison.Ordinal);
+        thought = thought.Trim('\n');
+        after = after.Trim('\n');
+        return after.Trim().Length == 0 ? thought : thought.Trim().Length == 0 ? after : thought + "\n\n" + after;
+    }
+
+    /// <summary>Encodes the frame around <paramref name="full"/> and the assistant content as the given pieces, each on its own.</summary>
+    private SegmentedExample EncodeParts(string? system, string user, string full, string[] parts)
+    {
         var ids = new List<int>();
         int start = -1, end = -1, targetEnd = -1;
         var starts = new int[parts.Length];
