@@ -153,6 +153,15 @@ public sealed class HfTokenizer
         return ids;
     }
 
+    /// <summary>Encodes text with added tokens marked special read as plain text (Hugging Face's split_special_tokens=True):
+    /// "&lt;|im_end|&gt;" inside user text becomes the tokens of its characters, not the control token.</summary>
+    public IReadOnlyList<int> EncodeSpecialAsText(string text)
+    {
+        var ids = new List<int>(text.Length / 3 + 4);
+        EncodeInto(text, ids, specialAsText: true);
+        return ids;
+    }
+
     public string Decode(IEnumerable<int> ids, bool skipSpecialTokens = false)
     {
         var sb = new StringBuilder();
@@ -192,7 +201,7 @@ public sealed class HfTokenizer
     /// <summary>True for added tokens marked <c>special</c> (the ones <c>skipSpecialTokens</c> drops).</summary>
     public bool IsSpecial(int id) => _addedById.TryGetValue(id, out var a) && a.Special;
 
-    private void EncodeInto(string text, List<int> ids)
+    private void EncodeInto(string text, List<int> ids, bool specialAsText = false)
     {
         var segmentStart = 0;
         var pos = 0;
@@ -202,7 +211,7 @@ public sealed class HfTokenizer
             if (k < 0) break;
             pos += k;
             var match = MatchAddedAt(text, pos);
-            if (match is null) { pos++; continue; }
+            if (match is null || specialAsText && match.Special) { pos++; continue; }
 
             var segmentEnd = pos;
             var next = pos + match.Content.Length;

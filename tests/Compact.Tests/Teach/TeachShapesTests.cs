@@ -203,3 +203,29 @@ public class TeachShapesTests
         Assert.Equal("{\"q\":\"café: 2+3 <think> \\\"x\\\"\\n\"}\n", File.ReadAllText(dir["x.jsonl"]));
     }
 }
+
+public class DataCheckTests
+{
+    [Fact]
+    public void Data_check_reports_questions_under_min_rationales_and_the_filter_keeps_the_rest()
+    {
+        using var dir = new TestUtil.TempDir();
+        // q1 has 3 rationales, q2 has 1, q3 has 2.
+        File.WriteAllText(dir["d.jsonl"], """
+            {"id":"q1","question":"1+1?","answer":"2","rationales":[{"teacher":"a","text":"The answer is: 2"},{"teacher":"b","text":"The answer is: 2"},{"teacher":"c","text":"The answer is: 2"}]}
+            {"id":"q2","question":"2+2?","answer":"4","rationales":[{"teacher":"a","text":"The answer is: 4"}]}
+            {"id":"q3","question":"3+3?","answer":"6","rationales":[{"teacher":"b","text":"The answer is: 6"},{"teacher":"c","text":"The answer is: 6"}]}
+            """);
+        var w = new StringWriter();
+        Assert.Equal(0, Compact.Cli.Commands.DataCommand.Check(dir["d.jsonl"], null, w, minRationales: 3));
+        Assert.Contains("2 of 3 questions have fewer than 3 rationales: q2 (1), q3 (2); 1 questions remain with --min-rationales 3.", w.ToString());
+        w = new StringWriter();
+        Compact.Cli.Commands.DataCommand.Check(dir["d.jsonl"], null, w);
+        Assert.Contains("1 of 3 questions have fewer than 2 rationales: q2 (1); 2 questions remain", w.ToString());
+        var (qs, _) = MultiTeacherData.Load(dir["d.jsonl"]);
+        Assert.Equal(["q1", "q3"], Rationales.AtLeast(qs, Rationales.DefaultMin("compact"), out var dropped).Select(q => q.Id));
+        Assert.Equal(1, dropped);
+        Assert.Equal(3, Rationales.AtLeast(qs, Rationales.DefaultMin("single"), out _).Count);
+        Assert.Contains("--min-rationales must be 1 or more", Assert.Throws<CompactException>(() => Compact.Cli.Commands.DataCommand.Check(dir["d.jsonl"], null, w, 0)).Message);
+    }
+}
