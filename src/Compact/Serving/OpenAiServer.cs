@@ -192,7 +192,11 @@ public sealed class OpenAiServer : IAsyncDisposable
         static bool TryNum(JsonNode? n, out double v) { v = 0; return n is JsonValue jv && jv.GetValueKind() == JsonValueKind.Number && jv.TryGetValue(out v); }
         static string Text(JsonNode? n, string where, string param)
         {
-            if (n is not JsonValue v || !v.TryGetValue<string>(out var s)) throw Bad($"{where} must be a string", param);
+            if (n is not JsonValue v || v.GetValueKind() != JsonValueKind.String) throw Bad($"{where} must be a string", param);
+            string s;
+            // System.Text.Json refuses to unescape a lone surrogate ("\ud800"); a surrogate that got through is refused below.
+            try { s = v.GetValue<string>(); }
+            catch (InvalidOperationException) { throw Bad($"{where} holds a lone UTF-16 surrogate (an unpaired \\uD800–\\uDFFF escape); send valid Unicode text", param); }
             // A lone surrogate (from "\ud800" in the JSON) is not text: refuse it rather than encode garbage.
             for (int i = 0; i < s.Length; i++)
                 if (char.IsSurrogate(s[i]) && !(char.IsHighSurrogate(s[i]) && i + 1 < s.Length && char.IsLowSurrogate(s[++i])))
