@@ -339,7 +339,7 @@ public static class DemoRunner
         AtomicFile.WriteAllText(Path.Combine(dir, "summary.json"), new JsonObject
         {
             ["method"] = m.Name, ["seed"] = seed, ["output"] = Path.GetFullPath(result),
-        }.ToJsonString(new JsonSerializerOptions { WriteIndented = true }));
+        }.ToJsonString(Compact.Util.Jsonl.Indented));
         log.WriteLine($"{m.Name} seed {seed} → {result}");
         return dir;
     }
@@ -504,7 +504,7 @@ public static class DemoRunner
         {
             Intro = intro, TableHeaders = headers, TableRows = tableRows, WeightHeaders = wHeaders, WeightRows = wRows,
         };
-        AtomicFile.WriteAllText(Path.Combine(o.Out, ResultsFile), ToJson(summary).ToJsonString(new JsonSerializerOptions { WriteIndented = true }));
+        AtomicFile.WriteAllText(Path.Combine(o.Out, ResultsFile), ToJson(summary).ToJsonString(Compact.Util.Jsonl.Indented));
         return summary;
     }
 

@@ -102,7 +102,7 @@ public sealed class Engine
         if (latest is not null && !o.Resume)
             throw new CompactException($"{o.OutDir} already holds a run (checkpoint {Path.GetFileName(latest)}); pass --resume to continue it, or choose another --out.");
         CheckResumeConfig(o, runConfig, latest);
-        AtomicFile.WriteAllText(Path.Combine(o.OutDir, RunConfigFile), runConfig.ToJsonString(new JsonSerializerOptions { WriteIndented = true }));
+        AtomicFile.WriteAllText(Path.Combine(o.OutDir, RunConfigFile), runConfig.ToJsonString(Compact.Util.Jsonl.Indented));
 
         var trainable = recipe.TrainableParameters;
         if (trainable.Count == 0) throw new CompactException("the model has no trainable parameters.");
@@ -253,7 +253,7 @@ public sealed class Engine
         recipe.SaveWeights(tmp);
         AtomicFile.Write(Path.Combine(tmp, OptimizerFile), s => { using var bw = new BinaryWriter(s, System.Text.Encoding.UTF8, leaveOpen: true); opt.save_state_dict(bw); });
         var state = new JsonObject { ["step"] = step, ["elapsed_s"] = elapsed, ["tokens"] = tokens, ["recipe"] = recipe.SaveState() };
-        AtomicFile.WriteAllText(Path.Combine(tmp, StateFile), state.ToJsonString(new JsonSerializerOptions { WriteIndented = true }));
+        AtomicFile.WriteAllText(Path.Combine(tmp, StateFile), state.ToJsonString(Compact.Util.Jsonl.Indented));
         if (Directory.Exists(final)) Directory.Delete(final, true);
         Directory.Move(tmp, final);
         foreach (var old in CompleteCheckpoints(root).SkipLast(Math.Max(1, keepLast))) Directory.Delete(old, true);
