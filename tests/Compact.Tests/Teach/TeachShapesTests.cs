@@ -145,6 +145,23 @@ public class TeachShapesTests
     }
 
     [Fact]
+    public void The_READMEs_teachers_yaml_loads_as_documented()
+    {
+        using var dir = new TestUtil.TempDir();
+        var readme = File.ReadAllText(Path.Combine(TestUtil.RepoRoot(), "README.md"));
+        int start = readme.IndexOf("```yaml\nteachers:", readme.IndexOf("`teachers.yaml`:", StringComparison.Ordinal), StringComparison.Ordinal) + "```yaml\n".Length;
+        File.WriteAllText(dir["t.yaml"], readme[start..readme.IndexOf("```", start, StringComparison.Ordinal)]);
+        var ts = TeachersFile.Load(dir["t.yaml"]);
+        Assert.Equal(["qwen72b", "r1", "o-mini", "llama70b"], ts.Select(t => t.Name));
+        Assert.Equal(20, ts[1].ExtraBody!["top_k"]!.GetValue<long>());
+        Assert.True(ts[1].ExtraBody!["chat_template_kwargs"]!["enable_thinking"]!.GetValue<bool>());
+        Assert.Null(ts[2].Temperature);
+        Assert.Equal("max_completion_tokens", ts[2].MaxTokensField);
+        Assert.Equal(RationaleSource.Content, ts[3].Rationale);
+        Assert.Equal(0.7, ts[3].Temperature);
+    }
+
+    [Fact]
     public async Task A_429_and_503_storm_with_Retry_After_ends_with_every_answer_waiting_at_least_Retry_After()
     {
         using var dir = new TestUtil.TempDir();
