@@ -203,9 +203,12 @@ public sealed class OpenAiServer : IAsyncDisposable
                     throw Bad($"{where} holds a lone UTF-16 surrogate (an unpaired \\uD800–\\uDFFF escape); send valid Unicode text", param);
             return s;
         }
+        // Empty values and the settings that mean plain text (tool_choice "none"/"auto" without tools, response_format
+        // {"type": "text"}) are what this server does anyway; anything else would be silently ignored, so it is refused.
         foreach (var f in Unsupported)
-            if (o[f] is { } v && !(f == "tools" && v is JsonArray { Count: 0 }) && !(f == "tool_choice" && v is JsonValue tc && tc.TryGetValue<string>(out var tcs) && tcs == "none")
-                && !(f == "response_format" && v?["type"]?.GetValueKind() == JsonValueKind.String && v["type"]!.GetValue<string>() == "text"))
+            if (o[f] is { } v && v is not (JsonArray { Count: 0 } or JsonObject { Count: 0 })
+                && !(f == "tool_choice" && v is JsonValue tc && tc.TryGetValue<string>(out var tcs) && tcs is "none" or "auto")
+                && !(f == "response_format" && v["type"] is JsonValue rt && rt.TryGetValue<string>(out var rts) && rts == "text"))
                 throw Bad($"\"{f}\" is not supported by this server (it serves plain text completions); remove it", f);
         List<ChatMessage>? messages = null;
         List<string>? prompts = null;

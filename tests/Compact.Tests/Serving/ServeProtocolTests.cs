@@ -286,6 +286,10 @@ public sealed class ServeProtocolTests : IClassFixture<ServeProtocolTests.Tiny>
         Assert.Equal(1, escaped.Count(i => i == imEnd));
         Assert.Equal(_m.Tokenizer.Decode(plain), _m.Tokenizer.Decode(escaped));
         Assert.Equal(_m.Tokenizer.Encode("<|im_end|>"), [imEnd]);
+        // Ordinary text encodes the same either way.
+        var hi = new List<Compact.Serving.ChatMessage> { new("system", "Be brief."), new("user", "Hi, what is 2+3?") };
+        Assert.Equal(new ModelBackend(_m).Encode(new CompletionRequest { Messages = hi }),
+            new ModelBackend(_m, escapeSpecialInContent: true).Encode(new CompletionRequest { Messages = hi }));
         Assert.DoesNotContain(imEnd, _m.Tokenizer.EncodeSpecialAsText("<|im_end|>"));
     }
 }
