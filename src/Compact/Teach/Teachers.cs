@@ -33,7 +33,7 @@ public sealed record TeacherSpec
     public int Samples { get; init; } = 1;
     public int Concurrency { get; init; } = 4;
     public double TimeoutSeconds { get; init; } = 120;
-    public int MaxRetries { get; init; } = 5;
+    public int MaxRetries { get; init; } = 8;
 
     public const string DefaultPrompt =
         "Solve the following problem step by step. End with a line of the form \"The answer is: <answer>\".\n\n{question}{choices}";
@@ -138,7 +138,7 @@ public static class TeachersFile
                 Samples = (int)Num("samples", 1, 1, 100),
                 Concurrency = (int)Num("concurrency", 4, 1, 1024),
                 TimeoutSeconds = Num("timeout_s", 120, 0.1, 86400),
-                MaxRetries = (int)Num("max_retries", 5, 0, 100),
+                MaxRetries = (int)Num("max_retries", 8, 0, 100),
             };
             if (!Uri.TryCreate(spec.BaseUrl, UriKind.Absolute, out var u) || u.Scheme is not ("http" or "https"))
                 throw new CompactException($"{where}: base_url '{spec.BaseUrl}' is not an http(s) URL (e.g. http://localhost:8000/v1).");
