@@ -102,7 +102,7 @@ public sealed class Engine
         if (latest is not null && !o.Resume)
             throw new CompactException($"{o.OutDir} already holds a run (checkpoint {Path.GetFileName(latest)}); pass --resume to continue it, or choose another --out.");
         CheckResumeConfig(o, runConfig, latest);
-        AtomicFile.WriteAllText(Path.Combine(o.OutDir, RunConfigFile), runConfig.ToJsonString(new JsonSerializerOptions { WriteIndented = true }));
+        AtomicFile.WriteAllText(Path.Combine(o.OutDir, RunConfigFile), runConfig.ToJsonString(Compact.Util.Jsonl.Indented));
 
         var trainable = recipe.TrainableParameters;
         if (trainable.Count == 0) throw new CompactException("the model has no trainable parameters.");
@@ -129,7 +129,7 @@ public sealed class Engine
 
         using var metrics = new JsonlWriter(Path.Combine(o.OutDir, MetricsFile));
         using var self = Process.GetCurrentProcess();
-        var tb = torch.utils.tensorboard.SummaryWriter(Path.Combine(o.OutDir, "tb"));
+        using var tb = new TensorBoardWriter(Path.Combine(o.OutDir, "tb"));
         var sw = Stopwatch.StartNew();
         long tokens = tokensBefore;
         double lastLoss = double.NaN;
@@ -205,11 +205,11 @@ public sealed class Engine
                     line["items"] = items;
                 }
                 metrics.Write(line);
-                tb.add_scalar("train/loss", (float)stepLoss, s);
-                tb.add_scalar("train/lr", (float)lr, s);
-                tb.add_scalar("train/grad_norm", (float)gradNorm, s);
-                tb.add_scalar("train/tokens_per_s", (float)tps, s);
-                foreach (var (key, v) in parts) tb.add_scalar($"train/{key}", (float)v, s);
+                tb.AddScalar("train/loss", stepLoss, s);
+                tb.AddScalar("train/lr", lr, s);
+                tb.AddScalar("train/grad_norm", gradNorm, s);
+                tb.AddScalar("train/tokens_per_s", tps, s);
+                foreach (var (key, v) in parts) tb.AddScalar($"train/{key}", v, s);
                 task.Set(s, $"loss {stepLoss:0.0000}  {tps:0} tok/s");
 
                 if ((o.SaveEvery > 0 && s % o.SaveEvery == 0) || s == total)
@@ -253,7 +253,7 @@ public sealed class Engine
         recipe.SaveWeights(tmp);
         AtomicFile.Write(Path.Combine(tmp, OptimizerFile), s => { using var bw = new BinaryWriter(s, System.Text.Encoding.UTF8, leaveOpen: true); opt.save_state_dict(bw); });
         var state = new JsonObject { ["step"] = step, ["elapsed_s"] = elapsed, ["tokens"] = tokens, ["recipe"] = recipe.SaveState() };
-        AtomicFile.WriteAllText(Path.Combine(tmp, StateFile), state.ToJsonString(new JsonSerializerOptions { WriteIndented = true }));
+        AtomicFile.WriteAllText(Path.Combine(tmp, StateFile), state.ToJsonString(Compact.Util.Jsonl.Indented));
         if (Directory.Exists(final)) Directory.Delete(final, true);
         Directory.Move(tmp, final);
         foreach (var old in CompleteCheckpoints(root).SkipLast(Math.Max(1, keepLast))) Directory.Delete(old, true);
