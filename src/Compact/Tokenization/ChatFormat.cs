@@ -157,8 +157,8 @@ public sealed class ChatFormat
         var rest = system is null ? messages : messages.Skip(1).ToList();
         if (rest.Count == 1 && rest[0].Role == "user" && !escapeSpecialInContent) return EncodePrompt(system, rest[0].Content);
         var ids = new List<int>();
-        void Add(string text) => ids.AddRange(Tokenizer.Encode(text));
-        void Content(string text) => ids.AddRange(escapeSpecialInContent ? Tokenizer.EncodeSpecialAsText(text) : Tokenizer.Encode(text));
+        void Add(string text) => Append(ids, text);
+        void Content(string text) => Append(ids, text, escapeSpecialInContent);
         bool Open(int i) => continueFinal && i == rest.Count - 1;
         switch (Info.Style)
         {
@@ -212,7 +212,7 @@ public sealed class ChatFormat
     public IReadOnlyList<int> EncodePrompt(string? system, string user)
     {
         var ids = new List<int>();
-        foreach (var (text, _) in Segments(system, user, null)) ids.AddRange(Tokenizer.Encode(text));
+        foreach (var (text, _) in Segments(system, user, null)) Append(ids, text);
         return ids;
     }
 
@@ -225,7 +225,7 @@ public sealed class ChatFormat
         if (!escapeSpecialInContent) return EncodePrompt(system, user);
         var ids = new List<int>();
         foreach (var (text, part) in Segments(system, user, null))
-            ids.AddRange(part == Part.Content ? Tokenizer.EncodeSpecialAsText(text) : Tokenizer.Encode(text));
+            Append(ids, text, part == Part.Content);
         return ids;
     }
 
@@ -236,7 +236,7 @@ public sealed class ChatFormat
         foreach (var (text, part) in Segments(system, user, assistant))
         {
             if (part == Part.Assistant) start = ids.Count;
-            ids.AddRange(Tokenizer.Encode(text));
+            Append(ids, text);
             if (part == Part.Assistant) end = ids.Count;
             if (part == Part.End) targetEnd = ids.Count;
         }
@@ -308,6 +308,16 @@ public sealed class ChatFormat
         return after.Trim().Length == 0 ? thought : thought.Trim().Length == 0 ? after : thought + "\n\n" + after;
     }
 
+    /// <summary>Appends one segment's ids. A segment that continues text (anything but the start or a special token) is
+    /// encoded as a continuation (<see cref="HfTokenizer.EncodeContinuation"/>), so sentencepiece files with a
+    /// <c>Prepend("▁")</c> normalizer do not get a "▁" at every segment boundary that the whole string would not have;
+    /// after a special token a new stretch starts, as in Hugging Face's added-token splitting.</summary>
+    private void Append(List<int> ids, string text, bool escapeSpecial = false)
+    {
+        if (ids.Count > 0 && !Tokenizer.IsSpecial(ids[^1])) ids.AddRange(Tokenizer.EncodeContinuation(text, escapeSpecial));
+        else ids.AddRange(escapeSpecial ? Tokenizer.EncodeSpecialAsText(text) : Tokenizer.Encode(text));
+    }
+
     /// <summary>Encodes the frame around <paramref name="full"/> and the assistant content as the given pieces, each on its own.</summary>
     private SegmentedExample EncodeParts(string? system, string user, string full, string[] parts)
     {
@@ -323,13 +333,13 @@ public sealed class ChatFormat
                 for (int i = 0; i < parts.Length; i++)
                 {
                     starts[i] = ids.Count;
-                    ids.AddRange(Tokenizer.Encode(parts[i]));
+                    Append(ids, parts[i]);
                     ends[i] = ids.Count;
                 }
                 end = ids.Count;
                 continue;
             }
-            ids.AddRange(Tokenizer.Encode(text));
+            Append(ids, text);
             if (part == Part.End) targetEnd = ids.Count;
         }
         return new SegmentedExample(new EncodedExample(ids, start, end, targetEnd), starts, ends);

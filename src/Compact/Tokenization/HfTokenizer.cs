@@ -267,7 +267,18 @@ public sealed class HfTokenizer
     /// <summary>True for added tokens marked <c>special</c> (the ones <c>skipSpecialTokens</c> drops).</summary>
     public bool IsSpecial(int id) => _addedById.TryGetValue(id, out var a) && a.Special;
 
-    private void EncodeInto(string text, List<int> ids, bool specialAsText = false)
+    /// <summary>Like <see cref="Encode"/> (no bos/eos), for text that continues a longer text rather than starting it:
+    /// a sentencepiece file's <c>Prepend("▁")</c> normalizer and Metaspace's prepend on the first piece are not applied
+    /// to its opening stretch, so that encoding a prompt and its continuation separately gives the ids of the whole
+    /// ("Answer:" + " Paris" → "▁Paris", not "▁▁Paris"). Byte-level files encode exactly as <see cref="Encode"/>.</summary>
+    public IReadOnlyList<int> EncodeContinuation(string text, bool specialAsText = false)
+    {
+        var ids = new List<int>(text.Length / 3 + 4);
+        EncodeInto(text, ids, specialAsText, continuation: true);
+        return ids;
+    }
+
+    private void EncodeInto(string text, List<int> ids, bool specialAsText = false, bool continuation = false)
     {
         // Hugging Face's AddedVocabulary: tokens with normalized=false are found in the raw text; each stretch between
         // them is normalized on its own (so Llama 2's Prepend("▁") starts every stretch), then tokens with
@@ -276,11 +287,13 @@ public sealed class HfTokenizer
         {
             if (rawId is { } a) { ids.Add(a); continue; }
             var normalized = text.Substring(start, end - start);
-            foreach (var step in _normalizer) normalized = step.Apply(normalized);
+            var opening = start == 0;
+            foreach (var step in _normalizer)
+                if (!(continuation && opening && step is NormalizerStep.PrependStep)) normalized = step.Apply(normalized);
             foreach (var (nStart, nEnd, normId) in _normalizedAdded.Split(normalized, specialAsText))
             {
                 if (normId is { } b) { ids.Add(b); continue; }
-                EncodePiece(new PreToken(normalized.Substring(nStart, nEnd - nStart), start == 0 && nStart == 0), ids);
+                EncodePiece(new PreToken(normalized.Substring(nStart, nEnd - nStart), !continuation && start == 0 && nStart == 0), ids);
             }
         }
     }

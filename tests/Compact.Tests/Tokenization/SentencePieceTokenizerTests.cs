@@ -263,3 +263,32 @@ public class SentencePieceImportTests
         Assert.Equal(SentencePieceType.Normal, m.Pieces[259].Type);
     }
 }
+
+/// <summary>Chat formats on a sentencepiece tokenizer whose <c>Prepend("▁")</c> normalizer would otherwise start every
+/// separately encoded segment with its own "▁".</summary>
+public class SentencePieceChatFormatTests
+{
+    [Theory]
+    [InlineData("What is the capital of France?", "Paris")]
+    [InlineData("Once upon a time", "there was a cat. The answer is: 5")]
+    public void Plain_format_segments_spell_the_same_text_as_the_whole(string user, string assistant)
+    {
+        var tok = HfTokenizer.Load(SharedModels.Dir("TinyStories-656K"));
+        var chat = ChatFormat.For(tok);
+        Assert.Equal(ChatStyle.Plain, chat.Info.Style);
+        var example = chat.EncodeExample(null, user, [assistant]);
+        // The reference is the whole rendered string encoded at once, as Hugging Face encodes it (the post-processor adds
+        // BOS). Segments are token boundaries, so ids may differ where the whole string merges across one (TinyStories
+        // has ":▁" as a token), but the text they spell must be the same: before continuation encoding, every segment
+        // got its own "▁" from the Prepend normalizer, and "Answer: Paris" decoded as "Answer:  Paris".
+        var text = chat.RenderText(null, user) + " " + assistant;                   // the prompt ends with "Answer:"
+        if (tok.BosId is { } bos) text = text.Replace(tok.Decode([bos]), "");
+        var whole = tok.Encode(text, addSpecialTokens: true);
+        var throughAnswer = example.Example.Ids.Take(example.PartEnds[0]).ToList();
+        Assert.Equal(tok.Decode(whole), tok.Decode(throughAnswer));
+        Assert.EndsWith("Answer: " + assistant, tok.Decode(throughAnswer));
+        var answer = example.Example.Ids.Skip(example.PartStarts[0]).Take(example.PartEnds[0] - example.PartStarts[0]).ToList();
+        Assert.Equal(tok.EncodeContinuation(" " + assistant), answer);
+        Assert.Equal(" " + assistant, string.Concat(tok.DecodePieces(answer)));
+    }
+}
