@@ -30,7 +30,9 @@ public static class MergeCommand
         // Merge in float32 whatever the storage dtype; each tensor is written back in the base's own dtype. Merging needs
         // neither the tokenizer nor the chat format, so any chat template is fine.
         using var m = CausalLM.Load(model, TorchSharp.torch.CPU, TorchSharp.torch.ScalarType.Float32);
+        WeightChecks.RequireFinite(m.named_parameters().Select(p => (p.name, (TorchSharp.torch.Tensor)p.parameter)), model);
         using var lora = LoraAdapters.Load(m, adapter);
+        WeightChecks.RequireFinite(lora.NamedParameters().Select(p => (p.Key, (TorchSharp.torch.Tensor)p.Param)), adapter);
         var (r, alpha) = (lora.Config.Rank, lora.Config.Alpha);
         lora.MergeIntoBase();
         m.Save(outDir, dtype: null, maxShardBytes: maxShard);
