@@ -17,8 +17,10 @@ public static class WeightChecks
 
     /// <summary>Refuses a config whose sizes disagree with the checkpoint header, before anything is allocated: the
     /// embedding must be [vocab_size, hidden_size], layers 0 … num_hidden_layers − 1 must exist and no further one,
-    /// and (for the built-in decoder families) the element count must equal the config's parameter count.</summary>
-    public static void RequireConsistent(ModelConfig cfg, CheckpointReader reader)
+    /// and (for the built-in decoder families) the element count must equal the config's parameter count. Loading
+    /// passes exact: false, which refuses only a count off by more than a factor of two (what would allocate a model
+    /// the weights cannot fill); smaller differences are then listed tensor by tensor by the strict loader.</summary>
+    public static void RequireConsistent(ModelConfig cfg, CheckpointReader reader, bool exact = true)
     {
         const string embed = "model.embed_tokens.weight";
         string where = Path.Combine(reader.Directory, "config.json");
@@ -29,7 +31,8 @@ public static class WeightChecks
                 throw new CompactException($"{where}: vocab_size {cfg.VocabSize} × hidden_size {cfg.HiddenSize} does not match the checkpoint's "
                     + $"{embed} [{string.Join(", ", shape)}]; use the config.json that came with these weights.");
         }
-        int layers = reader.Names.Select(LayerIndex).Where(i => i >= 0).DefaultIfEmpty(-1).Max() + 1;
+        int layers = reader.Names.Where(n => n.EndsWith(".input_layernorm.weight", StringComparison.Ordinal))
+            .Select(LayerIndex).Where(i => i >= 0).DefaultIfEmpty(-1).Max() + 1;
         if (layers > 0 && layers != cfg.NumLayers)
             throw new CompactException($"{where}: num_hidden_layers is {cfg.NumLayers} but the checkpoint holds {layers} layers; use the config.json that came with these weights.");
         if (cfg.Family is ModelFamily.Llama or ModelFamily.Qwen2 or ModelFamily.Qwen3 or ModelFamily.Mistral)
@@ -38,7 +41,7 @@ public static class WeightChecks
                 .Where(n => !n.EndsWith("rotary_emb.inv_freq", StringComparison.Ordinal) && !(cfg.TieWordEmbeddings && n == "lm_head.weight"))
                 .Sum(n => reader.Entry(n).Shape.Aggregate(1L, (a, b) => a * b));
             long want = cfg.ParameterCount();
-            if (have != want)
+            if (exact ? have != want : have > 2 * want || want > 2 * have)
                 throw new CompactException($"{where}: describes a model of {want:N0} parameters but the weights hold {have:N0}; "
                     + "use the config.json that came with these weights.");
         }

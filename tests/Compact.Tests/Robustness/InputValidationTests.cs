@@ -109,6 +109,20 @@ public class InputValidationTests
     }
 
     [Fact]
+    public void Merge_refuses_to_replace_an_existing_checkpoint_without_overwrite()
+    {
+        using var dir = new TestUtil.TempDir();
+        var model = SftTests.TinyModel(dir);
+        var other = SftTests.TinyModel(dir, name: "other");
+        var before = File.ReadAllBytes(Path.Combine(other, "model.safetensors"));
+        var r = Run("merge", "--model", model, "--adapter", dir["no-adapter"], "--out", other);
+        Assert.Equal(1, r.Code);
+        Assert.Contains($"--out {other} already holds a checkpoint", r.Err);
+        Assert.Contains("--overwrite", r.Err);
+        Assert.Equal(before, File.ReadAllBytes(Path.Combine(other, "model.safetensors")));
+    }
+
+    [Fact]
     public void A_safetensors_header_with_invalid_utf8_names_the_file()
     {
         using var dir = new TestUtil.TempDir();
