@@ -13,6 +13,7 @@ public static class Registry
         ["compact-overhead"] = new("Step time of COMPACT vs the uniform average on the same questions (probe and exact MI estimators).", CompactOverhead.Run),
         ["demo"] = new("The full `compact demo`: its accuracy table becomes bench/results/demo.json, the reference for later changes.", DemoBench.Run),
         ["eval-throughput"] = new("Questions per second of `compact eval` on GSM8K with a tiny model: batched generation vs one question at a time.", EvalThroughput.Run),
+        ["endpoint-throughput"] = new("Questions per second of `compact eval --endpoint` against an in-process `compact serve` at concurrency 1, 4, 8 vs local eval of the same tiny model.", EndpointThroughput.Run),
     };
 
     public static void PrintList(TextWriter w)

@@ -9,8 +9,9 @@ namespace Compact.Eval;
 
 /// <summary>The comparison of several models on several benchmarks: rows = models, columns = benchmarks, cells
 /// "accuracy ± SEM (n)" in percent; with two models or more, one "Δ bench vs baseline" column per benchmark gives each
-/// model's accuracy change in points against the baseline (the model named "base", else the first). Evaluating the base
-/// and the tuned students on an "original knowledge" benchmark, a negative Δ there measures forgetting.</summary>
+/// model's accuracy change in points against the baseline (the model named "base", else the first), ± its paired
+/// standard error when both were scored on the same questions (<see cref="DeltaSe"/>). Evaluating the base and the
+/// tuned students on an "original knowledge" benchmark, a negative Δ there measures forgetting.</summary>
 public sealed class EvalReport(IReadOnlyList<string> models, IReadOnlyList<string> benches, IReadOnlyList<BenchResult> results)
 {
     public const string BaselineName = "base";
@@ -30,16 +31,39 @@ public sealed class EvalReport(IReadOnlyList<string> models, IReadOnlyList<strin
             ? 100 * (r.Score.Accuracy - rb.Score.Accuracy)
             : null;
 
+    /// <summary>Paired standard error of <see cref="DeltaPoints"/>, in points, when both models were scored on the same
+    /// questions: with d_i = correct_model,i − correct_baseline,i ∈ {−1, 0, 1} over those n questions,
+    /// SE = sqrt((mean(d²) − mean(d)²) / n) — the SEM of the per-question differences, with the same 1/n variance as
+    /// <see cref="Score.Sem"/>. Pairing removes what the two share (questions both get right or both miss), so it is
+    /// usually well below the two SEMs combined. Null when the question sets differ (a server left some unanswered)
+    /// or either side is missing.</summary>
+    public double? DeltaSe(string model, string bench)
+    {
+        if (Baseline is not { } b || Get(model, bench) is not { Verdicts: { Count: > 0 } vm } || Get(b, bench) is not { Verdicts: { } vb }
+            || vm.Count != vb.Count || !vm.Keys.All(vb.ContainsKey))
+            return null;
+        double sum = 0, sumSq = 0;
+        foreach (var (id, c) in vm)
+        {
+            int d = (c ? 1 : 0) - (vb[id] ? 1 : 0);
+            sum += d;
+            sumSq += d * d;
+        }
+        double n = vm.Count, mean = sum / n;
+        return 100 * Math.Sqrt(Math.Max(0, sumSq / n - mean * mean) / n);
+    }
+
     public IReadOnlyList<string> Headers =>
         ["model", .. benches, .. Baseline is { } b ? benches.Select(x => $"Δ {x} vs {b}") : []];
 
     public IReadOnlyList<IReadOnlyList<string>> Rows => models.Select(m => (IReadOnlyList<string>)
         [m, .. benches.Select(b => Get(m, b)?.Score.Cell() ?? "—"),
-         .. Baseline is { } baseline ? benches.Select(b => m == baseline ? "—" : FormatDelta(DeltaPoints(m, b))) : []]).ToList();
+         .. Baseline is { } baseline ? benches.Select(b => m == baseline ? "—" : FormatDelta(DeltaPoints(m, b), DeltaSe(m, b))) : []]).ToList();
 
-    /// <summary>"+1.2", "-3.4", "+0.0"; "—" when either side is missing.</summary>
-    public static string FormatDelta(double? points) => points is { } p
+    /// <summary>"+1.2", "-3.4", "+0.0", with " ± 0.8" when the paired standard error is known; "—" when either side is missing.</summary>
+    public static string FormatDelta(double? points, double? se = null) => points is { } p
         ? (p >= 0 ? "+" : "-") + Math.Abs(p).ToString("0.0", CultureInfo.InvariantCulture)
+          + (se is { } e ? " ± " + e.ToString("0.0", CultureInfo.InvariantCulture) : "")
         : "—";
 
     public JsonObject ToJson()
@@ -77,6 +101,15 @@ public sealed class EvalReport(IReadOnlyList<string> models, IReadOnlyList<strin
                 f[m] = row;
             }
             json["forgetting_points"] = f;
+            var se = new JsonObject();
+            foreach (var m in models.Where(m => m != baseline))
+            {
+                var row = new JsonObject();
+                foreach (var b in benches) row[b] = DeltaSe(m, b) is { } d ? Math.Round(d, 4) : null;
+                se[m] = row;
+            }
+            json["forgetting_se_points"] = se;
+            json["forgetting_se"] = "paired: sqrt((mean(d^2) - mean(d)^2)/n), d = per-question correct(model) - correct(baseline)";
         }
         return json;
     }
@@ -86,7 +119,8 @@ public sealed class EvalReport(IReadOnlyList<string> models, IReadOnlyList<strin
         var sb = new StringBuilder("# Evaluation\n\n");
         sb.Append("Accuracy in percent ± standard error of the mean, sqrt(p(1−p)/n), over n questions.");
         if (Baseline is { } b)
-            sb.Append($" Δ: accuracy change in points against `{b}` on the same benchmark (negative on an original-knowledge benchmark = forgetting).");
+            sb.Append($" Δ: accuracy change in points against `{b}` on the same benchmark (negative on an original-knowledge benchmark = forgetting), "
+                + "± the paired standard error over the questions both were scored on, sqrt((mean(d²) − mean(d)²)/n) with d the per-question difference in correctness.");
         sb.Append("\n\n").Append(Tables.Markdown(Headers, Rows));
         foreach (var (title, pick) in new (string, Func<BenchResult, IReadOnlyList<Group>>)[] { ("subject", r => r.BySubject), ("level", r => r.ByLevel) })
             foreach (var bench in benches)

@@ -9,8 +9,9 @@ namespace Compact.Eval;
 
 /// <summary>A model to evaluate. <paramref name="Open"/> loads it only when some question still needs an answer
 /// (a fully resumed model is never loaded). <paramref name="Describe"/> (folders, adapter) is part of the settings a
-/// resumed run must match.</summary>
-public sealed record EvalModel(string Name, Func<IAnswerer> Open, JsonObject? Describe = null);
+/// resumed run must match. <paramref name="Settings"/>, when given, replaces <see cref="EvalOptions.Settings"/> for this
+/// model (a server has no --dtype).</summary>
+public sealed record EvalModel(string Name, Func<IAnswerer> Open, JsonObject? Describe = null, JsonObject? Settings = null);
 
 /// <summary>A benchmark to evaluate: the selected <paramref name="Items"/> of <paramref name="Source"/> (which held
 /// <paramref name="Total"/>), and the few-shot examples shown before each question.</summary>
@@ -31,8 +32,11 @@ public sealed record EvalOptions
 /// <param name="BySubject">Scores per subject, when the items have subjects (MATH500, SVAMP types); else empty.</param>
 /// <param name="ByLevel">Scores per difficulty level, when the items have levels (MATH500); else empty.</param>
 /// <param name="AnsweredNow">Questions answered by this run; the rest came from the predictions file.</param>
+/// <param name="Verdicts">Each scored question's verdict by id (for paired comparisons between models).</param>
+/// <param name="Unanswered">Questions a server gave no reply to after every retry: not scored, asked again next run.</param>
 public sealed record BenchResult(string Model, string Bench, Score Score, IReadOnlyList<Group> BySubject,
-    IReadOnlyList<Group> ByLevel, string Predictions, int AnsweredNow);
+    IReadOnlyList<Group> ByLevel, string Predictions, int AnsweredNow,
+    IReadOnlyDictionary<string, bool>? Verdicts = null, int Unanswered = 0);
 
 /// <summary>The score of the items sharing one subject or level.</summary>
 public sealed record Group(string Key, Score Score);
@@ -41,10 +45,14 @@ public sealed record Group(string Key, Score Score);
 /// <c>OUT/&lt;model&gt;/&lt;bench&gt;.predictions.jsonl</c> as soon as its batch is answered (so an interrupted run loses
 /// at most one batch), questions already in that file skipped on the next run, then the comparison written to
 /// <c>OUT/results.{json,md,csv}</c>. With batches, questions are answered (and written) longest first; the results do
-/// not depend on the order.</summary>
+/// not depend on the order. A server (<see cref="IConcurrentAnswerer"/>) gets its questions in file order, several in
+/// flight, and each prediction is written as its reply arrives; a question it never answered goes to
+/// <c>&lt;bench&gt;.errors.jsonl</c> instead and is asked again on the next run.</summary>
 public static class EvalRunner
 {
     public static string PredictionsPath(string outDir, string model, string bench) => Path.Combine(outDir, model, $"{bench}.predictions.jsonl");
+
+    public static string ErrorsPath(string outDir, string model, string bench) => Path.Combine(outDir, model, $"{bench}.errors.jsonl");
 
     public static string SettingsPath(string outDir, string model, string bench) => Path.Combine(outDir, model, $"{bench}.settings.json");
 
@@ -64,6 +72,9 @@ public static class EvalRunner
                     int resumed = r.Score.N - r.AnsweredNow;
                     log.WriteLine($"{m.Name} · {b.Name}: {r.Score.Correct}/{r.Score.N} correct, {r.Score.Cell()}"
                         + (resumed > 0 ? $"; {resumed} answers from an earlier run" : "") + $" → {r.Predictions}");
+                    if (r.Unanswered > 0)
+                        log.WriteLine($"{m.Name} · {b.Name}: {r.Unanswered} questions got no reply from the server (why: {ErrorsPath(outDir, m.Name, b.Name)}); "
+                            + "they are not scored; run the same command again to ask them again.");
                     results.Add(r);
                 }
             }
@@ -87,35 +98,40 @@ public static class EvalRunner
             ["system"] = questions.Count > 0 ? questions[0].System : null,
             ["few_shot"] = new JsonArray(b.Shots.Select(s => (JsonNode)s.Id).ToArray()),
         };
-        foreach (var (k, v) in o.Settings) settings[k] = v?.DeepClone();
+        foreach (var (k, v) in m.Settings ?? o.Settings) settings[k] = v?.DeepClone();
         CheckSettings(SettingsPath(outDir, m.Name, b.Name), path, settings);
 
         var done = ReadDone(path, b.Items);
-        // Batches of similar length waste less on padding (left-padded to the longest prompt): longest first, ties in
-        // file order, so the first batch shows at once whether memory suffices. One at a time keeps file order.
         var todo = questions.Where(q => !done.ContainsKey(q.Item.Id)).ToList();
-        if (o.BatchSize > 1) todo = todo.OrderByDescending(q => q.User.Length).ToList();
+        int unanswered = 0;
         if (todo.Count > 0)
         {
             var answerer = open();
             using var w = new JsonlWriter(path);
-            progress.Run($"{m.Name} · {b.Name}", todo.Count, task =>
-            {
-                foreach (var batch in todo.Chunk(o.BatchSize))
+            if (answerer is IConcurrentAnswerer server)
+                unanswered = AskServer(server, m, b, todo, w, done, outDir, progress, ct);
+            else
+                progress.Run($"{m.Name} · {b.Name}", todo.Count, task =>
                 {
-                    ct.ThrowIfCancellationRequested();
-                    var outputs = answerer.Answer(batch, ct);
-                    if (outputs.Count != batch.Length)
-                        throw new InvalidOperationException($"the answerer returned {outputs.Count} answers for {batch.Length} questions.");
-                    for (int k = 0; k < batch.Length; k++)
+                    // Batches of similar length waste less on padding (left-padded to the longest prompt): longest first, ties
+                    // in file order, so the first batch shows at once whether memory suffices. One at a time (and a server)
+                    // keeps file order.
+                    var ordered = o.BatchSize > 1 ? todo.OrderByDescending(q => q.User.Length).ToList() : todo;
+                    foreach (var batch in ordered.Chunk(o.BatchSize))
                     {
-                        var record = Record(batch[k].Item, outputs[k], b.Source);
-                        w.Write(record);
-                        done[batch[k].Item.Id] = record["correct"]!.GetValue<bool>();
+                        ct.ThrowIfCancellationRequested();
+                        var outputs = answerer.Answer(batch, ct);
+                        if (outputs.Count != batch.Length)
+                            throw new InvalidOperationException($"the answerer returned {outputs.Count} answers for {batch.Length} questions.");
+                        for (int k = 0; k < batch.Length; k++)
+                        {
+                            var record = Record(batch[k].Item, outputs[k], b.Source);
+                            w.Write(record);
+                            done[batch[k].Item.Id] = record["correct"]!.GetValue<bool>();
+                        }
+                        task.Increment(batch.Length);
                     }
-                    task.Increment(batch.Length);
-                }
-            });
+                });
         }
 
         var score = new Score();
@@ -123,34 +139,112 @@ public static class EvalRunner
         var byLevel = new Dictionary<string, Score>(StringComparer.Ordinal);
         foreach (var item in b.Items)
         {
-            bool correct = done[item.Id];
+            if (!done.TryGetValue(item.Id, out var correct)) continue;     // unanswered by a server: asked again next run
             score = score.Add(correct);
             if (item.Subject is { } s) bySubject[s] = bySubject.GetValueOrDefault(s).Add(correct);
             if (item.Level is { } l) byLevel[l] = byLevel.GetValueOrDefault(l).Add(correct);
         }
-        return new BenchResult(m.Name, b.Name, score, Sorted(bySubject), Sorted(byLevel), path, todo.Count);
+        return new BenchResult(m.Name, b.Name, score, Sorted(bySubject), Sorted(byLevel), path, todo.Count - unanswered,
+            b.Items.Where(i => done.ContainsKey(i.Id)).ToDictionary(i => i.Id, i => done[i.Id], StringComparer.Ordinal), unanswered);
     }
 
-    /// <summary>The prediction line: id, question, gold, the full completion, the answer found in it (as written and
-    /// normalised), the verdict with its reason, and subject/level when the item has them.</summary>
-    public static JsonObject Record(BenchItem item, string prediction, string source = "")
+    /// <summary>Up to <see cref="IConcurrentAnswerer.Concurrency"/> questions in flight; each reply written the moment it
+    /// arrives (a kill loses only the replies still in flight); a question without a reply after every retry is logged to
+    /// the errors file (which holds the latest run's only) and left unscored. When max(5, 2 × concurrency) questions in a
+    /// row get no reply the server is taken to be gone and the run stops, rather than wait out every question's retries.
+    /// Returns how many were left.</summary>
+    static int AskServer(IConcurrentAnswerer server, EvalModel m, EvalBench b, List<EvalQuestion> todo, JsonlWriter w,
+        Dictionary<string, bool> done, string outDir, ProgressHost progress, CancellationToken ct)
     {
+        server.CheckAsync(ct).GetAwaiter().GetResult();
+        int unanswered = 0, inARow = 0, giveUp = Math.Max(5, 2 * server.Concurrency);
+        string? lastError = null;
+        var gate = new object();
+        var errorsPath = ErrorsPath(outDir, m.Name, b.Name);
+        if (File.Exists(errorsPath)) File.Delete(errorsPath);          // its questions are asked again now
+        JsonlWriter? errors = null;
+        using var stop = CancellationTokenSource.CreateLinkedTokenSource(ct);
+        try
+        {
+            progress.Run($"{m.Name} · {b.Name}", todo.Count, task =>
+                Parallel.ForEachAsync(todo, new ParallelOptions { MaxDegreeOfParallelism = server.Concurrency, CancellationToken = stop.Token }, async (q, token) =>
+                {
+                    Reply reply;
+                    try { reply = await server.AnswerOneAsync(q, token); }
+                    catch (EndpointFailure e)
+                    {
+                        lock (gate)
+                        {
+                            lastError = e.Message;
+                            if (++inARow >= giveUp) stop.Cancel();
+                            errors ??= new JsonlWriter(errorsPath);
+                            errors.Write(new JsonObject
+                            {
+                                ["id"] = q.Item.Id, ["error"] = e.Message, ["attempts"] = e.Attempts,
+                                ["time"] = DateTimeOffset.UtcNow.ToString("o", System.Globalization.CultureInfo.InvariantCulture),
+                            });
+                            unanswered++;
+                            task.Increment(1);
+                        }
+                        return;
+                    }
+                    var record = Record(q.Item, reply, b.Source);
+                    lock (gate)
+                    {
+                        inARow = 0;
+                        w.Write(record);
+                        done[q.Item.Id] = record["correct"]!.GetValue<bool>();
+                        task.Increment(1);
+                    }
+                }).GetAwaiter().GetResult());
+        }
+        catch (OperationCanceledException) when (!ct.IsCancellationRequested && stop.IsCancellationRequested)
+        {
+            throw new CompactException($"{m.Name}: the server stopped answering ({giveUp} questions in a row got no reply; the last: {lastError}); "
+                + $"the {done.Count} answers so far are saved (the rest in {errorsPath}); run the same command again once the server is back.");
+        }
+        finally { errors?.Dispose(); }
+        return unanswered;
+    }
+
+    /// <summary>The prediction line of a completion (<see cref="Record(BenchItem, Reply, string)"/>).</summary>
+    public static JsonObject Record(BenchItem item, string prediction, string source = "") => Record(item, new Reply(prediction), source);
+
+    /// <summary>The prediction line: id, question, gold, the final answer text ("prediction"; the whole completion
+    /// unless it holds a think block), the reasoning when there is any, the answer found in the final text (as written
+    /// and normalised), the verdict with its reason, subject/level when the item has them, and what the server said
+    /// about the reply (finish_reason, attempts, latency, tokens). A refusal or an empty final answer is wrong, with
+    /// that as its reason.</summary>
+    public static JsonObject Record(BenchItem item, Reply reply, string source = "")
+    {
+        var (reasoning, final) = reply.Split();
         AnswerResult r;
-        try { r = AnswerCheck.Check(item.Kind, item.Gold, prediction, item.Choices); }
-        catch (InvalidDataException e) { throw new CompactException($"{source} item {item.Id}: {e.Message}", e); }
+        if (reply.Refusal is { } refusal) r = new AnswerResult(null, null, false, refusal);
+        else if (string.IsNullOrWhiteSpace(final))
+            r = new AnswerResult(null, null, false, reasoning is not null
+                ? $"no final answer after the reasoning{(reply.FinishReason == "length" ? " (it ran out of tokens; raise --max-new-tokens)" : "")}"
+                : "empty reply");
+        else
+        {
+            try { r = AnswerCheck.Check(item.Kind, item.Gold, final, item.Choices); }
+            catch (InvalidDataException e) { throw new CompactException($"{source} item {item.Id}: {e.Message}", e); }
+        }
         var o = new JsonObject
         {
             ["id"] = item.Id,
             ["question"] = item.Question,
             ["gold"] = item.Gold,
-            ["prediction"] = prediction,
-            ["extracted"] = r.Extracted,
-            ["normalized"] = r.Normalized,
-            ["correct"] = r.Correct,
-            ["reason"] = r.Reason,
+            ["prediction"] = final,
         };
+        if (reasoning is not null) o["reasoning"] = reasoning;
+        o["extracted"] = r.Extracted;
+        o["normalized"] = r.Normalized;
+        o["correct"] = r.Correct;
+        o["reason"] = r.Reason;
         if (item.Subject is not null) o["subject"] = item.Subject;
         if (item.Level is not null) o["level"] = item.Level;
+        if (reply.FinishReason is not null) o["finish_reason"] = reply.FinishReason;
+        if (reply.Meta is not null) foreach (var (k, v) in reply.Meta) o[k] = v?.DeepClone();
         return o;
     }
 

@@ -21,3 +21,18 @@ public interface IAnswerer : IDisposable
     /// <summary>One completion per question, in the order given. The runner passes batches of at most its batch size.</summary>
     IReadOnlyList<string> Answer(IReadOnlyList<EvalQuestion> batch, CancellationToken ct = default);
 }
+
+/// <summary>An answerer that takes questions one by one, several in flight at once (a server): the runner keeps
+/// <see cref="Concurrency"/> questions outstanding and writes each prediction the moment its reply arrives.</summary>
+public interface IConcurrentAnswerer : IAnswerer
+{
+    int Concurrency { get; }
+
+    /// <summary>Checks the setup (reachable, the model is served) before the first question; throws
+    /// <see cref="CompactException"/> when it is wrong.</summary>
+    Task CheckAsync(CancellationToken ct = default);
+
+    /// <summary>The reply to one question. Throws <see cref="EndpointFailure"/> when no reply came after every retry
+    /// (the question is then left for the next run), <see cref="CompactException"/> for a setup error.</summary>
+    Task<Reply> AnswerOneAsync(EvalQuestion question, CancellationToken ct);
+}

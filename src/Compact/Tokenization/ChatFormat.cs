@@ -186,6 +186,19 @@ public sealed class ChatFormat
         return ids;
     }
 
+    /// <summary><see cref="EncodePrompt(string?, string)"/>; with <paramref name="escapeSpecialInContent"/> the
+    /// messages' text (not the template's frame) is encoded with special tokens as plain text
+    /// (<see cref="HfTokenizer.EncodeSpecialAsText"/>), so a "&lt;|im_end|&gt;" written in a question stays text.
+    /// Without it, as Hugging Face's apply_chat_template does, such text becomes the control token.</summary>
+    public IReadOnlyList<int> EncodePrompt(string? system, string user, bool escapeSpecialInContent)
+    {
+        if (!escapeSpecialInContent) return EncodePrompt(system, user);
+        var ids = new List<int>();
+        foreach (var (text, part) in Segments(system, user, null))
+            ids.AddRange(part == Part.Content ? Tokenizer.EncodeSpecialAsText(text) : Tokenizer.Encode(text));
+        return ids;
+    }
+
     public EncodedExample EncodeExample(string? system, string user, string assistant)
     {
         var ids = new List<int>();

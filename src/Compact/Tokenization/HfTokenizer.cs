@@ -153,6 +153,16 @@ public sealed class HfTokenizer
         return ids;
     }
 
+    /// <summary>Like <see cref="Encode"/> (no bos/eos), but an added token marked <c>special</c> that appears in the
+    /// text is encoded as the plain text it spells (Hugging Face's <c>split_special_tokens=True</c>): user content that
+    /// contains "&lt;|im_end|&gt;" cannot close its turn. Non-special added tokens still match.</summary>
+    public IReadOnlyList<int> EncodeSpecialAsText(string text)
+    {
+        var ids = new List<int>(text.Length / 3 + 4);
+        EncodeInto(text, ids, specialAsText: true);
+        return ids;
+    }
+
     public string Decode(IEnumerable<int> ids, bool skipSpecialTokens = false)
     {
         var sb = new StringBuilder();
@@ -192,7 +202,7 @@ public sealed class HfTokenizer
     /// <summary>True for added tokens marked <c>special</c> (the ones <c>skipSpecialTokens</c> drops).</summary>
     public bool IsSpecial(int id) => _addedById.TryGetValue(id, out var a) && a.Special;
 
-    private void EncodeInto(string text, List<int> ids)
+    private void EncodeInto(string text, List<int> ids, bool specialAsText = false)
     {
         var segmentStart = 0;
         var pos = 0;
@@ -201,7 +211,7 @@ public sealed class HfTokenizer
             var k = text.AsSpan(pos).IndexOfAny(_addedFirstChars);
             if (k < 0) break;
             pos += k;
-            var match = MatchAddedAt(text, pos);
+            var match = MatchAddedAt(text, pos, specialAsText);
             if (match is null) { pos++; continue; }
 
             var segmentEnd = pos;
@@ -215,10 +225,10 @@ public sealed class HfTokenizer
         EncodeText(text.AsSpan(segmentStart), ids);
     }
 
-    private AddedToken? MatchAddedAt(string text, int pos)
+    private AddedToken? MatchAddedAt(string text, int pos, bool skipSpecial = false)
     {
         foreach (var a in _addedByFirstChar[text[pos]])
-            if (text.AsSpan(pos).StartsWith(a.Content, StringComparison.Ordinal)) return a;
+            if (!(skipSpecial && a.Special) && text.AsSpan(pos).StartsWith(a.Content, StringComparison.Ordinal)) return a;
         return null;
     }
 

@@ -66,15 +66,19 @@ public class ReportTests
 
         Assert.Equal("base", report.Baseline);
         // Cells: 50% ± sqrt(.25/20) = 11.18; 70% ± sqrt(.21/10) = 14.49; 60% ± sqrt(.24/10) = 15.49.
+        // Paired SE of Δ, d = tuned − base per question: gsm8k d = 0 on the 10 even, −1 on the 10 odd questions,
+        // mean −0.5, mean(d²) 0.5, sqrt((0.5 − 0.25)/20) = 0.1118 → 11.2; svamp d = +1 on question 7 only, mean 0.1,
+        // mean(d²) 0.1, sqrt((0.1 − 0.01)/10) = 0.0949 → 9.5.
         var csv = """
             model,gsm8k,svamp,Δ gsm8k vs base,Δ svamp vs base
-            tuned,50.0 ± 11.2 (n=20),70.0 ± 14.5 (n=10),-50.0,+10.0
+            tuned,50.0 ± 11.2 (n=20),70.0 ± 14.5 (n=10),-50.0 ± 11.2,+10.0 ± 9.5
             base,100.0 ± 0.0 (n=20),60.0 ± 15.5 (n=10),—,—
 
             """.ReplaceLineEndings("\n");
         Assert.Equal(csv, File.ReadAllText(dir["results.csv"]).ReplaceLineEndings("\n"));
         var md = File.ReadAllText(dir["results.md"]);
-        Assert.Contains("| tuned | 50.0 ± 11.2 (n=20) | 70.0 ± 14.5 (n=10) | -50.0 | +10.0 |", md);
+        Assert.Contains("| tuned | 50.0 ± 11.2 (n=20) | 70.0 ± 14.5 (n=10) | -50.0 ± 11.2 | +10.0 ± 9.5 |", md);
+        Assert.Contains("paired standard error", md);
         Assert.Contains("against `base`", md);
         Assert.Contains("## svamp by subject", md);                 // SVAMP's Type
 
@@ -83,6 +87,8 @@ public class ReportTests
         Assert.Equal(-50.0, json["forgetting_points"]!["tuned"]!["gsm8k"]!.GetValue<double>(), 9);
         Assert.Equal(10.0, json["forgetting_points"]!["tuned"]!["svamp"]!.GetValue<double>(), 9);
         Assert.Null(json["forgetting_points"]!["base"]);
+        Assert.Equal(100 * Math.Sqrt(0.25 / 20), json["forgetting_se_points"]!["tuned"]!["gsm8k"]!.GetValue<double>(), 3);
+        Assert.Equal(100 * Math.Sqrt(0.09 / 10), json["forgetting_se_points"]!["tuned"]!["svamp"]!.GetValue<double>(), 3);
         var g = json["results"]!["tuned"]!["gsm8k"]!;
         Assert.Equal(20, g["n"]!.GetValue<int>());
         Assert.Equal(10, g["correct"]!.GetValue<int>());
@@ -101,5 +107,22 @@ public class ReportTests
         Assert.Null(single.Baseline);
         Assert.Equal(["model", "b"], single.Headers);
         Assert.Null(single.ToJson()["forgetting_points"]);
+    }
+
+    [Fact]
+    public void The_paired_error_needs_the_same_questions_on_both_sides()
+    {
+        // base right on a, b; tuned right on b, c, d (of a, b, c, d): d = (−1, 0, +1, +1), mean 0.25, mean(d²) 0.75,
+        // SE = sqrt((0.75 − 0.0625)/4) = 0.4146 → 41.5 points; Δ = 75 − 50 = +25.0.
+        static Dictionary<string, bool> V(params bool[] c) => c.Select((x, k) => (x, k)).ToDictionary(p => ((char)('a' + p.k)).ToString(), p => p.x);
+        BenchResult R(string m, Dictionary<string, bool> v) => new(m, "b", new Score(v.Count, v.Count(kv => kv.Value)), [], [], "", 0, v);
+        var same = new EvalReport(["base", "tuned"], ["b"], [R("base", V(true, true, false, false)), R("tuned", V(false, true, true, true))]);
+        Assert.Equal(41.458, same.DeltaSe("tuned", "b")!.Value, 3);
+        Assert.Equal("+25.0 ± 41.5", same.Rows[1][2]);
+        // tuned scored on three of the four questions only (a server left one unanswered): no paired error, Δ alone.
+        var fewer = new Dictionary<string, bool> { ["b"] = true, ["c"] = true, ["d"] = true };
+        var partial = new EvalReport(["base", "tuned"], ["b"], [R("base", V(true, true, false, false)), R("tuned", fewer)]);
+        Assert.Null(partial.DeltaSe("tuned", "b"));
+        Assert.Equal("+50.0", partial.Rows[1][2]);
     }
 }
