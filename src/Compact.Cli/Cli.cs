@@ -42,6 +42,15 @@ public static class CompactCli
             if (verbose) error.WriteLine(ce);
             return 1;
         }
+        catch (Exception e) when (Unwrap(e) is IOException or UnauthorizedAccessException)
+        {
+            // A failure of the file system (disk full, read-only, a folder where a file should be): the system's own
+            // sentence names the path; no exception name.
+            var inner = Unwrap(e);
+            error.WriteLine($"error: {inner.Message.Split('\n')[0].Trim().TrimEnd('.')}; check the path, its permissions and the free disk space, then run again.");
+            if (verbose) error.WriteLine(inner);
+            return 1;
+        }
         catch (OperationCanceledException)
         {
             error.WriteLine("interrupted.");

@@ -76,6 +76,20 @@ public class OutputLockTests
     }
 
     [Fact]
+    public void A_file_system_failure_mid_command_is_one_line_naming_the_path()
+    {
+        using var dir = new TestUtil.TempDir();
+        Directory.CreateDirectory(dir["run"]);
+        File.WriteAllText(dir["run/metrics.jsonl"], "{\"step\":1,\"loss\":2.5}\n{\"step\":2,\"loss\":2.0}\n");
+        Directory.CreateDirectory(dir["run/report.html"]);                // a folder where the report file must go
+        var r = Run("report", dir["run"]);
+        Assert.Equal(1, r.Code);
+        Assert.Contains(dir["run"], r.Err);
+        Assert.DoesNotContain("Exception", r.Err);
+        Assert.Single(r.Err.Trim().Split('\n'));
+    }
+
+    [Fact]
     public void A_lock_in_a_read_only_folder_fails_with_the_path()
     {
         if (OperatingSystem.IsWindows() || Environment.UserName == "root") return;   // root writes anywhere
