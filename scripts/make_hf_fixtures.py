@@ -1,11 +1,12 @@
 #!/usr/bin/env python3
 """Reference fixtures for Compact's model-parity test (tests/Compact.Tests/Models/HfParityTests.cs).
 
-Builds tiny random Qwen2, Llama 3 (with llama3 rope scaling, untied head) and Qwen3 models with Hugging Face
-transformers, saves each as a normal checkpoint folder (config.json + model.safetensors), and records logits
+Builds tiny random Qwen2, Llama 3 (with llama3 rope scaling, untied head), Qwen3, Gemma 3 (sliding window shorter
+than the prompts, linear rope scaling on full layers, soft-capping) and a sentencepiece-style Llama (Llama 2 /
+TinyLlama layout: rope theta 10000, tied, vocabulary with <unk> <s> </s> first) with Hugging Face transformers, saves each as a normal checkpoint folder (config.json + model.safetensors), and records logits
 for fixed inputs: an unpadded batch, a left-padded batch (positions counted over real tokens, as HF generate
-does), and greedy generation. The C# test loads the same folders with Compact and compares in float32
-(tolerance 1e-4).
+does), and greedy generation. The C# test (tests/Compact.Tests/Models/HfParityTests.cs) loads the same folders with Compact and compares in
+float32 (tolerance 1e-4); until these fixtures are committed it runs against scripts/reference_decoder.py's.
 
 Needs: python3, torch, transformers (no network). Run from the repository root:
     python3 scripts/make_hf_fixtures.py tests/Compact.Tests/Fixtures/hf
@@ -22,9 +23,14 @@ try:
     from transformers import Qwen3Config, Qwen3ForCausalLM
 except ImportError:  # transformers < 4.51
     Qwen3Config = Qwen3ForCausalLM = None
+try:
+    from transformers import Gemma3TextConfig, Gemma3ForCausalLM
+except ImportError:  # transformers < 4.50
+    Gemma3TextConfig = Gemma3ForCausalLM = None
 
-VOCAB = 128
-COMMON = dict(vocab_size=VOCAB, hidden_size=64, intermediate_size=128, num_hidden_layers=2,
+# Small enough that the five fixtures stay a few hundred KB together.
+VOCAB = 64
+COMMON = dict(vocab_size=VOCAB, hidden_size=32, intermediate_size=64, num_hidden_layers=2,
               num_attention_heads=4, num_key_value_heads=2, max_position_embeddings=256, hidden_act="silu")
 
 
@@ -35,8 +41,17 @@ def cases():
         rope_scaling={"rope_type": "llama3", "factor": 8.0, "low_freq_factor": 1.0, "high_freq_factor": 4.0,
                       "original_max_position_embeddings": 64})
     if Qwen3Config is not None:
-        yield "qwen3", Qwen3ForCausalLM, Qwen3Config(**COMMON, head_dim=32, rope_theta=1e6, rms_norm_eps=1e-6,
+        yield "qwen3", Qwen3ForCausalLM, Qwen3Config(**COMMON, head_dim=16, rope_theta=1e6, rms_norm_eps=1e-6,
                                                      tie_word_embeddings=True, attention_bias=False)
+    yield "spllama", LlamaForCausalLM, LlamaConfig(**COMMON, rope_theta=10000.0, rms_norm_eps=1e-6,
+                                                   tie_word_embeddings=True, bos_token_id=1, eos_token_id=2)
+    if Gemma3TextConfig is not None:
+        gemma = {k: v for k, v in COMMON.items() if k != "hidden_act"}
+        yield "gemma3", Gemma3ForCausalLM, Gemma3TextConfig(
+            **gemma, hidden_activation="gelu_pytorch_tanh", head_dim=16, query_pre_attn_scalar=24, sliding_window=4,
+            layer_types=["sliding_attention", "full_attention"], rope_theta=1e6, rope_local_base_freq=10000.0,
+            rope_scaling={"rope_type": "linear", "factor": 2.0}, final_logit_softcapping=5.0,
+            attn_logit_softcapping=3.0, rms_norm_eps=1e-6, tie_word_embeddings=True)
 
 
 def main(out):
@@ -45,13 +60,17 @@ def main(out):
     for name, cls, cfg in cases():
         torch.manual_seed(0)
         cfg.torch_dtype = "float32"
+        # Eager attention: the reference semantics (Gemma's soft-capping needs it; same numbers otherwise).
+        cfg._attn_implementation = "eager"
         model = cls(cfg).eval()
         # Wider weights than the default init (std 0.02) so that logits differ meaningfully between tokens,
         # and non-trivial norm weights and biases so that every parameter matters.
         with torch.no_grad():
             for pname, p in model.named_parameters():
                 if pname.endswith("norm.weight"):
-                    p.copy_(1.0 + 0.1 * torch.randn(p.shape, generator=gen))
+                    # Gemma stores w of its (1 + w) norms.
+                    base = 0.0 if name == "gemma3" else 1.0
+                    p.copy_(base + 0.1 * torch.randn(p.shape, generator=gen))
                 else:
                     p.copy_(0.15 * torch.randn(p.shape, generator=gen))
         folder = os.path.join(out, name)

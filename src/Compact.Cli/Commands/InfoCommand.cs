@@ -56,6 +56,10 @@ public static class InfoCommand
             ["tied_embeddings"] = cfg.TieWordEmbeddings,
             ["qkv_bias"] = cfg.QkvBias,
             ["qk_norm"] = cfg.QkNorm,
+            ["attention"] = cfg.HasSlidingLayers
+                ? $"{cfg.LayerTypes.Count(k => k == LayerKind.SlidingAttention)} sliding-window layers (window {cfg.SlidingWindow}), {cfg.LayerTypes.Count(k => k == LayerKind.FullAttention)} full"
+                : "full",
+            ["activation"] = cfg.HiddenAct,
             ["chat_format"] = chat,
             ["bos"] = tok.BosToken,
             ["eos"] = tok.EosToken,

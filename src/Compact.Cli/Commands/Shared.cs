@@ -20,6 +20,7 @@ public static class Verbs
     [
         InitCommand.Create(),
         InfoCommand.Create(),
+        ImportCommand.Create(),
         TokenizeCommand.Create(),
         GenerateCommand.Create(),
         SftCommand.Create(),

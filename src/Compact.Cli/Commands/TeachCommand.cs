@@ -7,6 +7,7 @@ namespace Compact.Cli.Commands;
 public static class TeachCommand
 {
     static readonly Option<string> Questions = new("--questions") { Description = "Questions with gold answers: JSONL {id, question, answer[, kind, choices]} or a benchmark file.", Required = true };
+    static readonly Option<string> Suffix = new("--answer-suffix") { Description = "With --model: the answer suffix distill will use; {answer} is the gold answer.", DefaultValueFactory = _ => Distill.AnswerSuffix.Default };
     static readonly Option<string> Format = new("--format") { Description = "auto, jsonl, gsm8k, svamp, math500, csqa, strategyqa or gpqa.", DefaultValueFactory = _ => "auto" };
     static readonly Option<string?> Kind = new("--kind") { Description = "Answer kind for checking (numeric, math, choice, yesno); default: from the format." };
     static readonly Option<string> Teachers = new("--teachers") { Description = "Teachers file (YAML or JSON): name, base_url, model, api_key_env, prompt, temperature, max_tokens, samples, concurrency, timeout_s, max_retries.", Required = true };
@@ -47,28 +48,41 @@ public static class DataCommand
     static readonly Argument<string> File_ = new("FILE") { Description = "The file to read." };
     static readonly Option<string?> Model = new("--model") { Description = "Model folder whose tokenizer measures lengths in tokens (otherwise characters)." };
     static readonly Option<string> Out = Shared.Out("Dataset to write (JSONL).");
+    static readonly Option<string> Suffix = new("--answer-suffix") { Description = "With --model: the answer suffix distill will use; {answer} is the gold answer.", DefaultValueFactory = _ => Distill.AnswerSuffix.Default };
     static readonly Option<string> Format = new("--format") { Description = "auto, authors (COMPACT's [{Question, CoT, Answer}]) or committee (Learn-from-Committee SVAMP file).", DefaultValueFactory = _ => "auto" };
 
     public static Command Create()
     {
-        var check = new Command("check", "Validate a multi-teacher dataset; print per-teacher counts and lengths, and questions with fewer than two rationales.") { File_, Model };
-        check.SetAction(p => Check(p.GetValue(File_)!, p.GetValue(Model), p.InvocationConfiguration.Output));
+        var check = new Command("check", "Validate a multi-teacher dataset; print per-teacher counts and lengths, and questions with fewer than two rationales; with --model, refuse questions whose branches' answer spans are empty or differ in that model's chat format.") { File_, Model, Suffix };
+        check.SetAction(p => Check(p.GetValue(File_)!, p.GetValue(Model), p.InvocationConfiguration.Output, p.GetValue(Suffix)!));
         var import = new Command("import", "Convert the authors' JSON format or the committee rationale file into Compact's dataset format.") { File_, Out, Format };
         import.SetAction(p => Import(p.GetValue(File_)!, p.GetValue(Out)!, p.GetValue(Format)!, p.InvocationConfiguration.Output));
         return new Command("data", "Inspect and convert multi-teacher datasets.") { check, import };
     }
 
-    public static int Check(string path, string? model, TextWriter output)
+    public static int Check(string path, string? model, TextWriter output, string suffix = Distill.AnswerSuffix.Default)
     {
         var (qs, problems) = Distill.MultiTeacherData.Load(path, skipBad: true);
         foreach (var p in problems) output.WriteLine($"problem: {p}");
         Func<string, int> len = s => s.Length;
         string unit = "chars";
+        int refused = 0;
         if (model is not null)
         {
             var tok = Training.Student.LoadTokenizer(model);
             len = s => tok.Encode(s).Count;
             unit = "tokens";
+            // Every branch must end with the same, non-empty answer span in this model's chat format (distill and
+            // score skip the questions that do not).
+            Tokenization.ChatFormat chat;
+            try { chat = Tokenization.ChatFormat.For(tok); }
+            catch (InvalidDataException e) { throw new CompactException($"{model}: {e.Message}", e); }
+            var sfx = new Distill.AnswerSuffix(suffix);
+            foreach (var q in qs)
+                if (Distill.BranchBuilder.Build(chat, q, sfx, int.MaxValue, Training.TruncationMode.Drop).Problem is { } why)
+                {
+                    if (refused++ < 20) output.WriteLine($"refused: {path}:{q.Line}: {why}");
+                }
         }
         var rows = Distill.MultiTeacherData.Teachers(qs).Select(t =>
         {
@@ -79,7 +93,8 @@ public static class DataCommand
         Tables.Write(output, $"{path}: {qs.Count} questions", ["teacher", "questions", "rationales", $"mean {unit}", $"median {unit}", $"max {unit}"], rows);
         var few = qs.Where(q => q.Rationales.Count < 2).ToList();
         output.WriteLine($"{few.Count} questions have fewer than two rationales{(few.Count > 0 ? ": " + string.Join(", ", few.Take(20).Select(q => q.Id)) + (few.Count > 20 ? ", …" : "") : "")}.");
-        return problems.Count > 0 ? 1 : 0;
+        if (refused > 0) output.WriteLine($"{refused} questions refused: their branches' answer spans are empty or differ; distill and score would skip them (fix the answers or --answer-suffix).");
+        return problems.Count > 0 || refused > 0 ? 1 : 0;
     }
 
     public static int Import(string path, string outPath, string format, TextWriter output)

@@ -13,10 +13,15 @@ public static class AnswerCheck
     };
 
     /// <summary>Extracts the final answer from <paramref name="answerText"/> (a model completion) and compares it
-    /// with <paramref name="gold"/>. <paramref name="choices"/> are the option texts (A first) for Choice items.</summary>
+    /// with <paramref name="gold"/>. <paramref name="choices"/> are the option texts (A first) for Choice items.
+    /// A non-default <paramref name="extraction"/> (numeric items) reads and scores the answer as
+    /// lm-evaluation-harness does (<see cref="HarnessExtraction"/>).</summary>
     /// <exception cref="InvalidDataException">The gold answer cannot be read as <paramref name="kind"/>.</exception>
-    public static AnswerResult Check(AnswerKind kind, string gold, string answerText, IReadOnlyList<string>? choices = null)
-        => For(kind).Check(gold, answerText, choices);
+    public static AnswerResult Check(AnswerKind kind, string gold, string answerText, IReadOnlyList<string>? choices = null,
+        Extraction extraction = Extraction.Default)
+        => extraction == Extraction.Default ? For(kind).Check(gold, answerText, choices)
+            : kind == AnswerKind.Numeric ? HarnessExtraction.Check(extraction, gold, answerText)
+            : throw new InvalidDataException($"the {HarnessExtraction.Name(extraction)} extraction reads numbers; it does not apply to {kind} answers.");
 
     /// <summary><see cref="Check"/>'s verdict alone.</summary>
     public static bool IsCorrect(AnswerKind kind, string gold, string answerText, IReadOnlyList<string>? choices = null)

@@ -11,6 +11,8 @@ namespace Compact.Benchmarks;
 /// <param name="Subject">Category, when the file gives one: MATH subject, SVAMP type, GPQA subdomain, CSQA concept.</param>
 /// <param name="Level">MATH difficulty level ("1".."5"), when known.</param>
 /// <param name="GoldSolution">A worked reference solution, when the benchmark has one (GSM8K, MATH).</param>
+/// <param name="Extraction">How the answer is read from a completion (numeric items: lm-evaluation-harness's
+/// strict-match or flexible-extract; `compact eval --extraction`).</param>
 public sealed record BenchItem(
     string Id,
     string Question,
@@ -19,4 +21,5 @@ public sealed record BenchItem(
     IReadOnlyList<string>? Choices = null,
     string? Subject = null,
     string? Level = null,
-    string? GoldSolution = null);
+    string? GoldSolution = null,
+    Extraction Extraction = Extraction.Default);

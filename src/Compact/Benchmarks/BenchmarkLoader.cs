@@ -7,11 +7,11 @@ namespace Compact.Benchmarks;
 public static class BenchmarkLoader
 {
     /// <summary>The names <see cref="Load"/> accepts, besides "auto".</summary>
-    public static IReadOnlyList<string> Names { get; } = ["gsm8k", "svamp", "math500", "csqa", "strategyqa", "gpqa"];
+    public static IReadOnlyList<string> Names { get; } = ["gsm8k", "svamp", "math500", "csqa", "strategyqa", "gpqa", "arc"];
 
     /// <summary>Reads <paramref name="path"/> as benchmark <paramref name="name"/> (gsm8k, svamp, math500, csqa,
-    /// strategyqa, gpqa; a few aliases such as "math", "commonsenseqa", "gpqa_diamond"), or "auto" to tell the format
-    /// from the first record. JSON Lines and JSON arrays are both accepted.</summary>
+    /// strategyqa, gpqa, arc; a few aliases such as "math", "commonsenseqa", "gpqa_diamond", "arc_challenge"), or "auto"
+    /// to tell the format from the first record. JSON Lines, JSON arrays and BIG-bench task files are accepted.</summary>
     /// <exception cref="FileNotFoundException">No such file.</exception>
     /// <exception cref="InvalidDataException">A malformed record: the message names the file and line and the fix.</exception>
     /// <exception cref="ArgumentException">An unknown benchmark name.</exception>
@@ -25,7 +25,7 @@ public static class BenchmarkLoader
             "gsm8k" => Gsm8kReader.Parse(records),
             "svamp" => SvampReader.Parse(records),
             "math500" => Math500Reader.Parse(records),
-            "csqa" => CsqaReader.Parse(records),
+            "csqa" or "arc" => CsqaReader.Parse(records),          // ARC has CommonsenseQA's Hugging Face layout
             "strategyqa" => StrategyQaReader.Parse(records),
             "gpqa" => GpqaReader.Parse(records),
             _ => throw new InvalidOperationException(key),
@@ -43,6 +43,7 @@ public static class BenchmarkLoader
         "csqa" or "commonsenseqa" => "csqa",
         "strategyqa" => "strategyqa",
         "gpqa" or "gpqadiamond" => "gpqa",
+        "arc" or "arcchallenge" or "arcc" => "arc",
         "auto" => "auto",
         _ => throw new ArgumentException($"Unknown benchmark \"{name}\"; use one of {string.Join(", ", Names)} or auto.", nameof(name)),
     };
@@ -56,6 +57,9 @@ public static class BenchmarkLoader
         if (Has("Correct Answer")) return "gpqa";
         if (Has("Body") && Has("Question")) return "svamp";
         if (Has("problem") && (Has("solution") || Has("answer"))) return "math500";
+        if (Has("input") && Has("target_scores")) return "strategyqa";                     // BIG-bench task example
+        // ARC (Hugging Face allenai/ai2_arc): CommonsenseQA's Hugging Face layout without its question_concept.
+        if (Has("answerKey") && KindOf("question") == JsonValueKind.String && KindOf("choices") == JsonValueKind.Object && !Has("question_concept")) return "arc";
         if (Has("answerKey") || KindOf("question") == JsonValueKind.Object || KindOf("choices") == JsonValueKind.Object) return "csqa";
         if (Has("question") && KindOf("answer") is JsonValueKind.True or JsonValueKind.False) return "strategyqa";
         if (Has("question") && Has("choices")) return "csqa";

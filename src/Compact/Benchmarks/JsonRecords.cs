@@ -39,8 +39,9 @@ internal readonly record struct JsonRecord(string Source, int Line, int Index, J
     public InvalidDataException Error(string problem, string fix) => new($"{Where}: {problem}; {fix}.");
 }
 
-/// <summary>Reads JSON Lines (one object per line, blank lines skipped) or one JSON array of objects, whichever the
-/// file holds, keeping each object's line number.</summary>
+/// <summary>Reads JSON Lines (one object per line, blank lines skipped), one JSON array of objects, or a BIG-bench
+/// task (one JSON object whose "examples" array holds the items), whichever the file holds, keeping each object's
+/// line number.</summary>
 internal static class JsonRecords
 {
     public static List<JsonRecord> Read(string path)
@@ -60,6 +61,7 @@ internal static class JsonRecords
         if (first == bytes.Length) throw new InvalidDataException($"{source}: the file is empty; expected JSON Lines or a JSON array of objects.");
         var records = bytes[first] == (byte)'['
             ? ParseArray(bytes.AsMemory(start), source)
+            : IsTask(bytes.AsMemory(start)) ? ParseArray(bytes.AsMemory(start), source, "examples")
             : ParseLines(bytes.AsMemory(start), source);
         if (records.Count == 0) throw new InvalidDataException($"{source}: the file holds no records; expected JSON Lines or a JSON array of objects.");
         return records;
@@ -95,7 +97,19 @@ internal static class JsonRecords
         return records;
     }
 
-    private static List<JsonRecord> ParseArray(ReadOnlyMemory<byte> data, string source)
+    /// <summary>A BIG-bench task file: the whole content is one JSON object with an "examples" array.</summary>
+    private static bool IsTask(ReadOnlyMemory<byte> data)
+    {
+        try
+        {
+            using var doc = JsonDocument.Parse(data);
+            return doc.RootElement.ValueKind == JsonValueKind.Object && doc.RootElement.TryGetProperty("examples", out var ex) && ex.ValueKind == JsonValueKind.Array;
+        }
+        catch (JsonException) { return false; }                 // several lines of JSON Lines, or malformed: read line by line
+    }
+
+    /// <summary>The objects of the top-level array, or of the array in the root object's property <paramref name="property"/>.</summary>
+    private static List<JsonRecord> ParseArray(ReadOnlyMemory<byte> data, string source, string? property = null)
     {
         var records = new List<JsonRecord>();
         var span = data.Span;
@@ -103,6 +117,12 @@ internal static class JsonRecords
         int line = 1, counted = 0;
         try
         {
+            if (property is not null)
+            {
+                reader.Read();                                            // '{'
+                while (reader.Read() && !(reader.TokenType == JsonTokenType.PropertyName && reader.CurrentDepth == 1 && reader.ValueTextEquals(property)))
+                    if (reader.TokenType is JsonTokenType.StartObject or JsonTokenType.StartArray) reader.Skip();
+            }
             reader.Read(); // '['
             while (reader.Read() && reader.TokenType != JsonTokenType.EndArray)
             {

@@ -30,10 +30,13 @@ public sealed record Branch(string Teacher, EncodedExample Encoded, int Rational
 
 /// <summary>A question with the branches that fit the context. AnswerIds are the gold answer's tokens as they end
 /// every branch (the same in each); ProbeIds are those that carry the answer (whitespace-only tokens such as the
-/// space before a number are left out), whose log-likelihood the MI estimators follow.</summary>
+/// space before a number are left out), whose log-likelihood the MI estimators follow. Problem says why the
+/// question cannot be trained on or scored (a branch whose answer span is empty or differs from the others'); such
+/// questions are refused by `data check` and skipped with a count by `distill` and `score`.</summary>
 public sealed record QuestionBranches(MtQuestion Question, IReadOnlyList<Branch> Branches, IReadOnlyList<int> AnswerIds, IReadOnlyList<int> ProbeIds, int Dropped)
 {
     public int K => Branches.Count;
+    public string? Problem { get; init; }
 }
 
 public static class BranchBuilder
@@ -62,31 +65,80 @@ public static class BranchBuilder
     public static List<QuestionBranches> ForTeacher(IEnumerable<QuestionBranches> questions, string teacher) =>
         questions.Select(q => q with { Branches = q.Branches.Where(b => b.Teacher == teacher).ToList() }).ToList();
 
-    /// <summary>Builds every branch of a question: chat prompt + rationale + suffix with the gold answer. A branch
-    /// over maxSeqLen loses tokens from its rationale's start (TruncateStart) or is dropped (Drop).</summary>
+    /// <summary>Builds every branch of a question: chat prompt + rationale + suffix with the gold answer (with a
+    /// think-block template the rationale is the reasoning and the suffix the answer after the block, see
+    /// <see cref="ChatFormat.EncodeRationale"/>). A branch over maxSeqLen loses tokens from its rationale's start
+    /// (TruncateStart) or is dropped (Drop). With <paramref name="referenceCode"/>, the authors' data instead (see
+    /// <see cref="BuildReference"/>).</summary>
     public static QuestionBranches Build(ChatFormat format, MtQuestion q, AnswerSuffix suffix, int maxSeqLen, TruncationMode mode,
-        string? system = null, Func<Rationale, bool>? keep = null)
+        string? system = null, Func<Rationale, bool>? keep = null, bool referenceCode = false)
     {
+        if (referenceCode) return BuildReference(format, q, maxSeqLen, system, keep);
         var (lead, answer, rest) = suffix.Split(q.Answer);
         var branches = new List<Branch>();
         int dropped = 0;
-        IReadOnlyList<int>? answerIds = null;
         foreach (var r in q.Rationales)
         {
             if (keep is not null && !keep(r)) continue;
-            var seg = format.EncodeExample(system, q.Question, [StripFinalStatement(r.Text, lead, q.Answer), lead, answer, rest]);
+            var seg = format.EncodeRationale(system, q.Question, StripFinalStatement(r.Text, lead, q.Answer), [lead, answer, rest]);
             var e = seg.Example;
-            var (fit, truncated, _) = SftData.Fit(e, maxSeqLen, mode);
-            if (fit is null) { dropped++; continue; }
-            int cut = e.Ids.Count - fit.Ids.Count;
-            int rEnd = seg.PartEnds[0] - cut, aStart = seg.PartStarts[2] - cut, aEnd = seg.PartEnds[2] - cut;
-            if (rEnd <= fit.AssistantStart) { dropped++; continue; }          // nothing of the rationale survived
-            var b = new Branch(r.Teacher, fit, fit.AssistantStart, rEnd, aStart, aEnd, truncated);
-            answerIds ??= b.AnswerIds;
+            int rStart = seg.PartStarts[0], rEnd = seg.PartEnds[0], excess = e.Ids.Count - maxSeqLen;
+            bool truncated = excess > 0;
+            if (truncated)
+            {
+                // Too long: drop it, or cut `excess` tokens from the rationale's start (keeping at least one).
+                if (mode == TruncationMode.Drop || excess >= rEnd - rStart) { dropped++; continue; }
+                var ids = e.Ids.Take(rStart).Concat(e.Ids.Skip(rStart + excess)).ToList();
+                e = new EncodedExample(ids, e.AssistantStart, e.AssistantEnd - excess, e.TargetEnd - excess);
+            }
+            int cut = Math.Max(0, excess);
+            if (rEnd - rStart <= 0) { dropped++; continue; }                    // a rationale with nothing in it
+            var b = new Branch(r.Teacher, e, rStart, rEnd - cut, seg.PartStarts[2] - cut, seg.PartEnds[2] - cut, truncated);
             branches.Add(b);
         }
-        answerIds ??= [];
+        var answerIds = branches.Count > 0 ? branches[0].AnswerIds : [];
+        var problem = AnswerSpanProblem(q, branches);
         var probe = answerIds.Where(id => format.Tokenizer.Decode([id]).Trim().Length > 0).ToList();
-        return new QuestionBranches(q, branches, answerIds, probe.Count > 0 ? probe : answerIds, dropped);
+        return new QuestionBranches(q, branches, answerIds, probe.Count > 0 ? probe : answerIds, dropped) { Problem = problem };
+    }
+
+    /// <summary>Why a question's branches cannot share one answer span (the consistency loss compares them and the
+    /// MI estimators follow the question's answer ids): a branch whose span is empty, or whose span's tokens differ
+    /// from the first branch's. Null when they agree.</summary>
+    public static string? AnswerSpanProblem(MtQuestion q, IReadOnlyList<Branch> branches)
+    {
+        foreach (var b in branches)
+        {
+            if (b.AnswerEnd <= b.AnswerStart) return $"question {q.Id}: {b.Teacher}'s branch has an empty answer span";
+            if (!b.AnswerIds.SequenceEqual(branches[0].AnswerIds)) return $"question {q.Id}: {b.Teacher}'s answer span differs from {branches[0].Teacher}'s";
+        }
+        return null;
+    }
+
+    /// <summary>The authors' data (--reference-code, alg/data.py): the chat template applied to the raw chain of
+    /// thought (no answer suffix, no statement stripped), the loss on every token from the assistant's first one to
+    /// the end of the sequence (the end-of-turn token and the newline the template puts after it), long sequences
+    /// cut at the end, and the MI probe on <c>tokenizer(answer)</c>'s ids (the answer tokenized alone, no special
+    /// tokens). There is no answer span: AnswerStart = AnswerEnd = the end of the assistant content.</summary>
+    public static QuestionBranches BuildReference(ChatFormat format, MtQuestion q, int maxSeqLen, string? system = null, Func<Rationale, bool>? keep = null)
+    {
+        var branches = new List<Branch>();
+        int dropped = 0;
+        foreach (var r in q.Rationales)
+        {
+            if (keep is not null && !keep(r)) continue;
+            var e = format.EncodeExample(system, q.Question, r.Text);
+            bool truncated = e.Ids.Count > maxSeqLen;
+            var ids = truncated ? e.Ids.Take(maxSeqLen).ToList() : e.Ids.ToList();
+            if (ids.Count <= e.AssistantStart) { dropped++; continue; }                  // nothing of the answer survived
+            int aEnd = Math.Min(e.AssistantEnd, ids.Count);
+            var enc = new EncodedExample(ids, e.AssistantStart, aEnd, ids.Count);
+            branches.Add(new Branch(r.Teacher, enc, e.AssistantStart, aEnd, aEnd, aEnd, truncated));
+        }
+        var gold = format.Tokenizer.Encode(q.Answer);
+        return new QuestionBranches(q, branches, gold, gold, dropped)
+        {
+            Problem = gold.Count == 0 ? $"question {q.Id}: the answer \"{q.Answer}\" has no tokens" : null,
+        };
     }
 }

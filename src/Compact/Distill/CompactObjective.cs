@@ -9,6 +9,12 @@ namespace Compact.Distill;
 
 public enum MiEstimator { Probe, Exact, Reference }
 
+/// <summary>Where the three scores come from. Train (default): the training forward pass itself, LoRA dropout exactly
+/// as in training (the consensus projections included), so the probe estimator costs nothing extra. Eval: a separate
+/// dropout-free, no-grad pass over the same batch before the training pass, for deterministic weights. `compact
+/// score` runs the same pass with the model in training mode (Train) or evaluation mode (Eval).</summary>
+public enum ScoreMode { Train, Eval }
+
 /// <summary>COMPACT's settings (METHOD defaults).</summary>
 public sealed record CompactOptions
 {
@@ -25,6 +31,14 @@ public sealed record CompactOptions
     public bool ReferenceCode { get; init; }
     /// <summary>Consistency pairs with α_iα_j below this are skipped.</summary>
     public double PairThreshold { get; init; } = 1e-4;
+    public ScoreMode ScoreMode { get; init; } = ScoreMode.Train;
+
+    public static ScoreMode ParseScoreMode(string s) => s.ToLowerInvariant() switch
+    {
+        "train" => ScoreMode.Train,
+        "eval" => ScoreMode.Eval,
+        _ => throw new CompactException($"unknown --score-mode '{s}'; use train or eval."),
+    };
 
     public static MiEstimator ParseEstimator(string s) => s.ToLowerInvariant() switch
     {
@@ -59,6 +73,16 @@ public sealed class CompactObjective(CausalLM model, HfTokenizer tokenizer, Comp
 {
     public CompactOptions Options => options;
 
+    /// <summary>Scores and weights only (`compact score`), no gradient, with the model in training mode (LoRA dropout
+    /// on, as a training step computes them) for ScoreMode.Train or in evaluation mode for ScoreMode.Eval.</summary>
+    public QuestionOutcome Score(QuestionBranches qb)
+    {
+        bool wasTraining = model.training;
+        model.train(options.ScoreMode == ScoreMode.Train);
+        try { return Run(qb, WeightMode.Compact, withLoss: false); }
+        finally { model.train(wasTraining); }
+    }
+
     /// <param name="consistencyWeight">Overrides α_iα_j·λ for a pair (MCC-KD uses a constant); null: λ·α_iα_j.</param>
     public QuestionOutcome Run(QuestionBranches qb, WeightMode mode, bool withLoss, Func<int, int, double>? consistencyWeight = null)
     {
@@ -76,43 +100,43 @@ public sealed class CompactObjective(CausalLM model, HfTokenizer tokenizer, Comp
         using var scope = NewDisposeScope();
         using var batch = PaddedBatch.Right(all.Select(b => b.Encoded.Ids).ToList(), all.Select(b => b.Encoded.IsTarget).ToList(),
             tokenizer.PadId, model.Device);
-        using var grad = withLoss ? null : torch.no_grad();
-        var fwd = model.Forward(batch.Ids, batch.Attention);
-        var lp = Losses.TargetLogProbs(model, fwd.Hidden, batch.Ids, batch.Target);
         // Row of lp.LogProbs for "position p of branch r predicts p+1": targets are contiguous per branch.
         var baseRow = new int[all.Count];
         for (int r = 1; r < all.Count; r++) baseRow[r] = baseRow[r - 1] + all[r - 1].Encoded.TargetEnd - all[r - 1].Encoded.AssistantStart;
         int Row(int r, int p) => baseRow[r] + p - (all[r].Encoded.AssistantStart - 1);
-        var pplAll = lp.MeanNll.detach().cpu().data<float>().Select(x => (double)x).ToArray();
+
+        // --score-mode eval: all three scores from a dropout-free no-grad pass of their own, before the training pass.
+        List<TeacherWeights>? weights = null;
+        if (withLoss && mode == WeightMode.Compact && options.ScoreMode == ScoreMode.Eval)
+        {
+            bool wasTraining = model.training;
+            model.eval();
+            try
+            {
+                using var noGrad = torch.no_grad();
+                using var f = model.Forward(batch.Ids, batch.Attention);
+                using var l = Losses.TargetLogProbs(model, f.Hidden, batch.Ids, batch.Target);
+                weights = Weigh(qs, mode, f.Hidden, l, batch.Ids, Row);
+            }
+            finally { model.train(wasTraining); }
+        }
+
+        using var grad = withLoss ? null : torch.no_grad();
+        var fwd = model.Forward(batch.Ids, batch.Attention);
+        var lp = Losses.TargetLogProbs(model, fwd.Hidden, batch.Ids, batch.Target);
         var countsAll = lp.Counts.cpu().data<float>().ToArray();
+        weights ??= Weigh(qs, mode, fwd.Hidden, lp, batch.Ids, Row);
 
         Tensor? total = null;
         var outcomes = new List<QuestionOutcome>();
         int offset = 0;
-        foreach (var qb in qs)
+        for (int qi = 0; qi < qs.Count; qi++)
         {
+            var qb = qs[qi];
             int k = qb.K, o0 = offset;
             offset += k;
             var branches = qb.Branches;
-            var ppl = pplAll[o0..(o0 + k)];
-            TeacherWeights w;
-            if (mode == WeightMode.Uniform || k == 1)
-                w = Compatibility.Uniform(k) with { Ppl = ppl };
-            else
-            {
-                double[] cons, mi;
-                using (torch.no_grad())
-                {
-                    cons = Consensus(fwd.Hidden, o0, branches);
-                    mi = options.Estimator switch
-                    {
-                        MiEstimator.Probe => Enumerable.Range(0, k).Select(r => ProbeMi(lp, o0 + r, branches[r], qb.ProbeIds, Row)).ToArray(),
-                        MiEstimator.Exact => branches.Select(b => ExactMi(b, qb.ProbeIds)).ToArray(),
-                        _ => ReferenceMi(fwd.Hidden.narrow(0, o0, k), batch.Ids.narrow(0, o0, k), qb.ProbeIds),
-                    };
-                }
-                w = Compatibility.Fuse(ppl, cons, mi, options.Fusion);
-            }
+            var w = weights[qi];
 
             double sftPart = 0, consPart = 0;
             if (withLoss)
@@ -151,6 +175,7 @@ public sealed class CompactObjective(CausalLM model, HfTokenizer tokenizer, Comp
                 ["z_ppl"] = Nums(w.ZPpl), ["z_cons"] = Nums(w.ZCons), ["z_mi"] = Nums(w.ZMi),
                 ["fused"] = Nums(w.Logits), ["alpha"] = Nums(w.Alpha),
             };
+            if (mode == WeightMode.Compact && k > 1) log["score_mode"] = options.ScoreMode.ToString().ToLowerInvariant();
             outcomes.Add(new QuestionOutcome(null, sftPart, consPart, w, tokens, log));
         }
         var loss = total?.div(qs.Count).MoveToOuterDisposeScope();
@@ -159,11 +184,50 @@ public sealed class CompactObjective(CausalLM model, HfTokenizer tokenizer, Comp
         return (loss, outcomes);
     }
 
+    /// <summary>Every question's scores and weights from one pass over the batch (hidden states and target
+    /// log-probabilities of all branches); scores only for COMPACT weights with K &gt; 1.</summary>
+    List<TeacherWeights> Weigh(IReadOnlyList<QuestionBranches> qs, WeightMode mode, Tensor hidden, TokenLogProbs lp, Tensor ids, Func<int, int, int> row)
+    {
+        var pplAll = lp.MeanNll.detach().cpu().data<float>().Select(x => (double)x).ToArray();
+        var list = new List<TeacherWeights>();
+        int o0 = 0;
+        foreach (var qb in qs)
+        {
+            int k = qb.K;
+            var branches = qb.Branches;
+            var ppl = pplAll[o0..(o0 + k)];
+            if (mode == WeightMode.Uniform || k == 1)
+                list.Add(Compatibility.Uniform(k) with { Ppl = ppl });
+            else
+            {
+                double[] cons, mi;
+                using (torch.no_grad())
+                {
+                    int first = o0;
+                    cons = Consensus(hidden, first, branches);
+                    // The authors' micro-batch is one question padded to its own longest branch: their summed MI
+                    // covers those padding positions, so each question here sees exactly its own padding.
+                    int tq = branches.Max(b => b.Length);
+                    mi = options.Estimator switch
+                    {
+                        MiEstimator.Probe => Enumerable.Range(0, k).Select(r => ProbeMi(lp, first + r, branches[r], qb.ProbeIds, row)).ToArray(),
+                        MiEstimator.Exact => branches.Select(b => ExactMi(b, qb.ProbeIds)).ToArray(),
+                        _ => ReferenceMi(hidden.narrow(0, first, k).narrow(1, 0, tq), ids.narrow(0, first, k).narrow(1, 0, tq), qb.ProbeIds),
+                    };
+                }
+                list.Add(Compatibility.Fuse(ppl, cons, mi, options.Fusion));
+            }
+            o0 += k;
+        }
+        return list;
+    }
+
     static JsonArray Arr(IEnumerable<JsonNode> xs) => new(xs.ToArray());
     static JsonArray Nums(IEnumerable<double> xs) => new(xs.Select(x => (JsonNode)Math.Round(x, 6)).ToArray());
 
     /// <summary>S_cons from each branch's last hidden state, projected by the last layer's q_proj / k_proj
-    /// (LoRA and biases included, dropout off), K/V heads expanded by head (flat with --reference-code).</summary>
+    /// (LoRA and biases included, LoRA dropout as the model's mode has it: on in a training pass, as in the
+    /// authors' code), K/V heads expanded by head (flat with --reference-code).</summary>
     double[] Consensus(Tensor hidden, int firstRow, IReadOnlyList<Branch> branches)
     {
         using var scope = NewDisposeScope();
@@ -171,8 +235,8 @@ public sealed class CompactObjective(CausalLM model, HfTokenizer tokenizer, Comp
         var rows = torch.arange(firstRow, firstRow + branches.Count, device: hidden.device);
         var e = hidden.index(rows, idx).detach();                                          // (K, D)
         var attn = model.Layers[^1].self_attn;
-        var q = attn.q_proj.ForwardNoDropout(e);                                          // (K, H·d)
-        var kk = attn.k_proj.ForwardNoDropout(e);                                         // (K, KVH·d)
+        var q = attn.q_proj.call(e);                                                      // (K, H·d)
+        var kk = attn.k_proj.call(e);                                                     // (K, KVH·d)
         var c = model.Config;
         var kExp = options.ReferenceCode ? Compatibility.ExpandKvFlat(kk, c.KvGroups) : Compatibility.ExpandKvByHead(kk, c.NumKvHeads, c.HeadDim, c.KvGroups);
         return Compatibility.Consensus(q, kExp);

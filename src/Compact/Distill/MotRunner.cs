@@ -63,7 +63,7 @@ public sealed class MotRunner
                 }
                 adapters.Add(final);
             }
-            // W ← W + (1/K) Σ_k B_k A_k s_k, one adapter at a time so that memory holds one delta per layer.
+            // W ← W + (1/K) Σ_k B_k A_k s_k, averaged in float32 and rounded once.
             student.Lora!.Dispose();
             MergeAverage(student.Model, adapters);
             log.WriteLine($"MoT round {round}/{o.Rounds}: merged the average of {adapters.Count} teacher branches.");
@@ -76,14 +76,38 @@ public sealed class MotRunner
         return outModel;
     }
 
-    /// <summary>Adds the mean of the adapters' ΔW into the model's base weights, one adapter at a time.</summary>
+    /// <summary>W ← round(W + (1/K) Σ_k ΔW_k): the K adapters' deltas (B·A·scaling, float32) summed and averaged in
+    /// float32 per layer, added to the float32 copy of the base weight, and rounded to the base dtype once, so that a
+    /// bf16 base is not rounded K times (once per adapter) as merging them one after another would. The adapters
+    /// (small) are all loaded; one layer's delta is in memory at a time.</summary>
     public static void MergeAverage(CausalLM model, IReadOnlyList<string> adapterDirs)
     {
-        foreach (var dir in adapterDirs)
+        if (adapterDirs.Count == 0) return;
+        var sets = new List<LoraAdapters>();
+        try
         {
-            using var adapter = LoraAdapters.Load(model, dir);
-            adapter.MergeIntoBase(1.0 / adapterDirs.Count);
+            foreach (var dir in adapterDirs)
+            {
+                var set = LoraAdapters.Load(model, dir);
+                set.Detach();                                       // keep its tensors; free the layers for the next
+                sets.Add(set);
+            }
+            var modules = sets[0].Items.Select(i => i.Module).ToList();
+            for (int k = 1; k < sets.Count; k++)
+                if (!sets[k].Items.Select(i => i.Module).SequenceEqual(modules))
+                    throw new CompactException($"MoT: the adapter in {adapterDirs[k]} targets other modules than the one in {adapterDirs[0]}; train every branch with the same --lora-targets.");
+            using var noGrad = torch.no_grad();
+            for (int m = 0; m < modules.Count; m++)
+            {
+                using var scope = torch.NewDisposeScope();
+                var lin = sets[0].Items[m].Layer;
+                var sum = sets[0].Items[m].Adapter.DeltaWeight();                                      // (out, in) float32
+                for (int k = 1; k < sets.Count; k++) sum.add_(sets[k].Items[m].Adapter.DeltaWeight());
+                var merged = lin.weight.to(ScalarType.Float32).add_(sum.div_(sets.Count));
+                lin.weight.copy_(merged);                                                               // the one rounding
+            }
         }
+        finally { foreach (var s in sets) s.Dispose(); }
     }
 
     static string Safe(string name) => string.Concat(name.Select(c => char.IsLetterOrDigit(c) || c is '-' or '_' or '.' ? c : '_'));

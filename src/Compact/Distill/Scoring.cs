@@ -21,7 +21,7 @@ public static class Scoring
             {
                 ct.ThrowIfCancellationRequested();
                 using var scope = torch.NewDisposeScope();
-                var o = objective.Run(qb, WeightMode.Compact, withLoss: false);
+                var o = objective.Score(qb);
                 lines.Add(o.Log);
                 task.Increment();
             }

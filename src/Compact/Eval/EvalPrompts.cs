@@ -21,6 +21,13 @@ public static partial class EvalPrompts
         _ => throw new ArgumentOutOfRangeException(nameof(kind)),
     };
 
+    /// <summary>The item's default instruction: lm-evaluation-harness's strict-match reads "The answer is N" (no colon),
+    /// so numeric items scored that way are asked for exactly that.</summary>
+    public static string DefaultInstruction(BenchItem item) =>
+        item.Kind == AnswerKind.Numeric && item.Extraction != Extraction.Default
+            ? "Solve the problem step by step and end with 'The answer is N.', where N is the final number."
+            : DefaultInstruction(item.Kind);
+
     /// <summary>The question as shown to the model; multiple-choice options follow as "A. text" lines.</summary>
     public static string QuestionText(BenchItem item)
     {
@@ -40,12 +47,13 @@ public static partial class EvalPrompts
         if (item.Kind == AnswerKind.Numeric && solution is not null && solution.Contains("####", StringComparison.Ordinal))
         {
             var body = CalculatorNote().Replace(solution[..solution.LastIndexOf("####", StringComparison.Ordinal)], "").TrimEnd();
-            return $"{body}\nThe answer is: {item.Gold}";
+            return item.Extraction == Extraction.Default ? $"{body}\nThe answer is: {item.Gold}" : $"{body}\nThe answer is {item.Gold}.";
         }
         var final = item.Kind switch
         {
             AnswerKind.Math => $"The answer is $\\boxed{{{item.Gold}}}$.",
             AnswerKind.Choice => $"The answer is ({item.Gold}).",
+            AnswerKind.Numeric when item.Extraction != Extraction.Default => $"The answer is {item.Gold}.",
             _ => $"The answer is: {item.Gold}",
         };
         return string.IsNullOrEmpty(solution) ? final : $"{solution}\n{final}";
@@ -55,7 +63,7 @@ public static partial class EvalPrompts
     /// kind's default, "" sends no system message.</summary>
     public static EvalQuestion Build(BenchItem item, string? instruction, IReadOnlyList<BenchItem> shots)
     {
-        var system = instruction ?? DefaultInstruction(item.Kind);
+        var system = instruction ?? DefaultInstruction(item);
         return new EvalQuestion(item, system.Length == 0 ? null : system,
             shots.Select(s => new Shot(QuestionText(s), ShotAnswer(s))).ToList(), QuestionText(item));
     }

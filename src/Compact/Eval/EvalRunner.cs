@@ -226,7 +226,7 @@ public static class EvalRunner
                 : "empty reply");
         else
         {
-            try { r = AnswerCheck.Check(item.Kind, item.Gold, final, item.Choices); }
+            try { r = AnswerCheck.Check(item.Kind, item.Gold, final, item.Choices, item.Extraction); }
             catch (InvalidDataException e) { throw new CompactException($"{source} item {item.Id}: {e.Message}", e); }
         }
         var o = new JsonObject

@@ -23,6 +23,32 @@ public sealed class CheckpointReader : IDisposable
 
     CheckpointReader(string dir) { Directory = dir; }
 
+    /// <summary>One safetensors file on its own (a LoRA adapter's weights); Directory is the file's path.</summary>
+    public static CheckpointReader OpenFile(string path)
+    {
+        if (!File.Exists(path)) throw new CompactException($"{path}: file not found.");
+        var r = new CheckpointReader(path);
+        try { r.Add(Path.GetFileName(path), SafeTensorsFile.Open(path)); return r; }
+        catch { r.Dispose(); throw; }
+    }
+
+    void Add(string fname, SafeTensorsFile f)
+    {
+        _files[fname] = f;
+        foreach (var e in f.Entries) _map[e.Name] = (f, e);
+    }
+
+    /// <summary>Tensors stored once under another name: safetensors' torch writer drops a tensor that shares memory
+    /// with another and records {"dropped name": "kept name"} in __metadata__ (a tied model saved by transformers
+    /// keeps lm_head.weight and lists model.embed_tokens.weight there). Such names resolve to the kept tensor.</summary>
+    void ResolveAliases()
+    {
+        foreach (var f in _files.Values)
+            foreach (var (alias, target) in f.Metadata)
+                if (!_map.ContainsKey(alias) && _map.TryGetValue(target, out var t))
+                    _map[alias] = t;
+    }
+
     public static CheckpointReader Open(string dir, string single = SingleFile, string index = IndexFile)
     {
         var r = new CheckpointReader(dir);
@@ -52,12 +78,7 @@ public sealed class CheckpointReader : IDisposable
                     r._map[name] = (f, f[name]);
                 }
             }
-            else if (File.Exists(one))
-            {
-                var f = SafeTensorsFile.Open(one);
-                r._files[single] = f;
-                foreach (var e in f.Entries) r._map[e.Name] = (f, e);
-            }
+            else if (File.Exists(one)) r.Add(single, SafeTensorsFile.Open(one));
             else
             {
                 var hint = System.IO.Directory.Exists(dir) && System.IO.Directory.EnumerateFiles(dir, "*.bin").Any()
@@ -65,6 +86,7 @@ public sealed class CheckpointReader : IDisposable
                     : " Point --model at a Hugging Face checkpoint folder, or create one with `compact init`.";
                 throw new CompactException($"{dir}: no {single} or {index}.{hint}");
             }
+            r.ResolveAliases();
             return r;
         }
         catch { r.Dispose(); throw; }

@@ -1,3 +1,4 @@
+using Compact.Tokenization;
 using Compact.Models;
 using TorchSharp;
 using static TorchSharp.torch;
@@ -70,5 +71,72 @@ public static class Llama2c
         perm.Dispose();
         m.eval();
         return m;
+    }
+
+    /// <summary>llama2.c's tokenizer file (tok512.bin, tokenizer.bin): int32 max token length, then per token a
+    /// float32 score, an int32 byte length and the bytes. Returns each token's bytes.</summary>
+    public static IReadOnlyList<byte[]> ReadVocab(string path)
+    {
+        if (!File.Exists(path)) throw new CompactException($"{path}: llama2.c tokenizer file not found.");
+        using var br = new BinaryReader(File.OpenRead(path));
+        long len = br.BaseStream.Length;
+        br.ReadInt32();
+        var pieces = new List<byte[]>();
+        while (br.BaseStream.Position < len)
+        {
+            if (len - br.BaseStream.Position < 8) throw new CompactException($"{path}: truncated llama2.c tokenizer (token {pieces.Count}).");
+            br.ReadSingle();
+            int n = br.ReadInt32();
+            if (n < 0 || n > len - br.BaseStream.Position) throw new CompactException($"{path}: token {pieces.Count} has an invalid length {n}.");
+            pieces.Add(br.ReadBytes(n));
+        }
+        return pieces;
+    }
+
+    /// <summary>Text of generated ids as llama2.c's run.c prints it: the piece after BOS (id 1) loses its leading
+    /// space, and "&lt;0xNN&gt;" pieces are raw bytes.</summary>
+    public static string Decode(IReadOnlyList<byte[]> vocab, IEnumerable<int> ids, int previous = 1)
+    {
+        var bytes = new List<byte>();
+        foreach (var id in ids)
+        {
+            if (id < 0 || id >= vocab.Count) throw new CompactException($"token id {id} is outside the llama2.c vocabulary ({vocab.Count}).");
+            var p = vocab[id].AsEnumerable();
+            var piece = vocab[id];
+            if (previous == 1 && piece.Length > 0 && piece[0] == (byte)' ') p = p.Skip(1);
+            if (piece.Length == 6 && piece[0] == '<' && piece[1] == '0' && piece[2] == 'x' && piece[5] == '>'
+                && byte.TryParse(System.Text.Encoding.ASCII.GetString(piece, 3, 2), System.Globalization.NumberStyles.HexNumber, null, out var b))
+                p = [b];
+            bytes.AddRange(p);
+            previous = id;
+        }
+        return System.Text.Encoding.UTF8.GetString(bytes.ToArray());
+    }
+
+    /// <summary>Converts a llama2.c checkpoint into a Hugging Face Llama folder: config.json (float32),
+    /// model.safetensors (tied embeddings stored once, as model.embed_tokens.weight), generation_config.json, and,
+    /// when a sentencepiece model is given (tok512.model), that file as tokenizer.model with a LlamaTokenizer
+    /// tokenizer_config.json (BOS &lt;s&gt; = 1 added, EOS &lt;/s&gt; = 2). Refuses a folder that already holds a model.</summary>
+    public static ModelConfig Convert(string checkpoint, string outDir, string? sentencePieceModel)
+    {
+        if (Directory.Exists(outDir) && Directory.EnumerateFileSystemEntries(outDir).Any(f => Path.GetFileName(f) is "config.json" or "model.safetensors"))
+            throw new CompactException($"{outDir} already holds a model; choose an empty --out folder.");
+        if (sentencePieceModel is not null && !File.Exists(sentencePieceModel))
+            throw new CompactException($"--tokenizer-model {sentencePieceModel}: file not found (llama2.c ships it as tok512.model or tokenizer.model).");
+        using var m = Load(checkpoint);
+        Directory.CreateDirectory(outDir);
+        m.Save(outDir);
+        var gen = new System.Text.Json.Nodes.JsonObject { ["bos_token_id"] = 1, ["eos_token_id"] = 2 };
+        AtomicFile.WriteAllText(Path.Combine(outDir, "generation_config.json"), gen.ToJsonString(new System.Text.Json.JsonSerializerOptions { WriteIndented = true }));
+        if (sentencePieceModel is not null)
+        {
+            // The sentencepiece model is kept as tokenizer.model and converted to the tokenizer.json that Hugging Face's
+            // LlamaTokenizerFast conversion would write (BPE with byte_fallback, merges from the piece scores).
+            var sp = SentencePieceImport.ReadModelProto(File.ReadAllBytes(sentencePieceModel), sentencePieceModel);
+            File.Copy(sentencePieceModel, Path.Combine(outDir, "tokenizer.model"), overwrite: false);
+            AtomicFile.WriteAllText(Path.Combine(outDir, "tokenizer.json"), SentencePieceImport.ToTokenizerJson(sp));
+            AtomicFile.WriteAllText(Path.Combine(outDir, "tokenizer_config.json"), SentencePieceImport.ToTokenizerConfigJson(sp));
+        }
+        return m.Config;
     }
 }

@@ -123,18 +123,25 @@ public sealed class Embedding : nn.Module<Tensor, Tensor>
     }
 }
 
-/// <summary>RMSNorm as in HF Llama: normalise in float32, scale by weight in the input dtype.</summary>
+/// <summary>RMSNorm as in HF Llama: normalise in float32, scale by weight in the input dtype. With plusOne (Gemma)
+/// the scale is (1 + weight), applied in float32 before casting back.</summary>
 public sealed class RMSNorm : nn.Module<Tensor, Tensor>
 {
     public Parameter weight;
     readonly double _eps;
+    readonly bool _plusOne;
 
-    public RMSNorm(long dim, double eps, ScalarType dtype, Device device) : base("RMSNorm")
+    public RMSNorm(long dim, double eps, ScalarType dtype, Device device, bool plusOne = false) : base("RMSNorm")
     {
-        _eps = eps;
-        weight = new Parameter(ones([dim], dtype: dtype, device: device));
+        _eps = eps; _plusOne = plusOne;
+        weight = new Parameter(plusOne ? zeros([dim], dtype: dtype, device: device) : ones([dim], dtype: dtype, device: device));
         RegisterComponents();
     }
+
+    public RMSNorm(ModelConfig c, long dim, ScalarType dtype, Device device) : this(dim, c.RmsNormEps, dtype, device, c.NormPlusOne) { }
+
+    /// <summary>Whether the stored weight is an offset from one (so a neutral norm has weight 0).</summary>
+    public bool PlusOne => _plusOne;
 
     public override Tensor forward(Tensor x)
     {
@@ -142,6 +149,7 @@ public sealed class RMSNorm : nn.Module<Tensor, Tensor>
         var h = x.to(ScalarType.Float32);
         var variance = h.pow(2).mean([-1], keepdim: true);
         h = h.mul(torch.rsqrt(variance.add(_eps)));
+        if (_plusOne) return h.mul(weight.to(ScalarType.Float32).add(1.0)).to(x.dtype).MoveToOuterDisposeScope();
         return weight.mul(h.to(x.dtype)).MoveToOuterDisposeScope();
     }
 }
@@ -197,13 +205,15 @@ public static class Rotary
     }
 }
 
-/// <summary>SwiGLU MLP: down(silu(gate(x)) · up(x)).</summary>
+/// <summary>Gated MLP: down(act(gate(x)) · up(x)), act = silu (SwiGLU) or tanh-approximated gelu (Gemma's GeGLU).</summary>
 public sealed class MLP : nn.Module<Tensor, Tensor>
 {
     public Linear gate_proj, up_proj, down_proj;
+    readonly bool _gelu;
 
     public MLP(ModelConfig c, ScalarType dtype, Device device) : base("MLP")
     {
+        _gelu = c.HiddenAct == "gelu_pytorch_tanh";
         gate_proj = new Linear(c.HiddenSize, c.IntermediateSize, c.MlpBias, dtype, device);
         up_proj = new Linear(c.HiddenSize, c.IntermediateSize, c.MlpBias, dtype, device);
         down_proj = new Linear(c.IntermediateSize, c.HiddenSize, c.MlpBias, dtype, device);
@@ -213,12 +223,18 @@ public sealed class MLP : nn.Module<Tensor, Tensor>
     public override Tensor forward(Tensor x)
     {
         using var scope = NewDisposeScope();
-        return down_proj.forward(F.silu(gate_proj.forward(x)).mul_(up_proj.forward(x))).MoveToOuterDisposeScope();
+        var g = gate_proj.forward(x);
+        var a = _gelu ? F.gelu(g, TorchSharp.Modules.GELU.Approximate.tanh) : F.silu(g);
+        return down_proj.forward(a.mul_(up_proj.forward(x))).MoveToOuterDisposeScope();
     }
 }
 
-/// <summary>Per-forward inputs shared by every layer.</summary>
-public sealed record AttentionContext(Tensor Cos, Tensor Sin, Tensor? Mask, bool Causal, KvCache? Cache);
+/// <summary>Per-forward inputs shared by every layer. Sliding (Gemma 3) holds the rotary tables and mask of the
+/// sliding-window layers; full-attention layers use the outer fields.</summary>
+public sealed record AttentionContext(Tensor Cos, Tensor Sin, Tensor? Mask, bool Causal, KvCache? Cache, AttentionContext? Sliding = null)
+{
+    public AttentionContext For(LayerKind kind) => kind == LayerKind.SlidingAttention && Sliding is not null ? Sliding : this;
+}
 
 /// <summary>Multi-head attention with grouped-query K/V heads, optional q/k RMSNorm (Qwen3) and a KV cache.</summary>
 public sealed class Attention : nn.Module
@@ -226,18 +242,21 @@ public sealed class Attention : nn.Module
     public Linear q_proj, k_proj, v_proj, o_proj;
     public RMSNorm? q_norm, k_norm;
     readonly int _heads, _kvHeads, _headDim, _layer;
+    readonly double _scale;
+    readonly double? _softcap;
 
     public Attention(ModelConfig c, int layer, ScalarType dtype, Device device) : base("Attention")
     {
         _heads = c.NumHeads; _kvHeads = c.NumKvHeads; _headDim = c.HeadDim; _layer = layer;
+        _scale = c.AttentionScale; _softcap = c.AttnLogitSoftcap;
         q_proj = new Linear(c.HiddenSize, c.QueryWidth, c.QkvBias, dtype, device);
         k_proj = new Linear(c.HiddenSize, c.KvWidth, c.QkvBias, dtype, device);
         v_proj = new Linear(c.HiddenSize, c.KvWidth, c.QkvBias, dtype, device);
         o_proj = new Linear(c.QueryWidth, c.HiddenSize, c.OutBias, dtype, device);
         if (c.QkNorm)
         {
-            q_norm = new RMSNorm(c.HeadDim, c.RmsNormEps, dtype, device);
-            k_norm = new RMSNorm(c.HeadDim, c.RmsNormEps, dtype, device);
+            q_norm = new RMSNorm(c, c.HeadDim, dtype, device);
+            k_norm = new RMSNorm(c, c.HeadDim, dtype, device);
         }
         RegisterComponents();
     }
@@ -266,32 +285,68 @@ public sealed class Attention : nn.Module
         int g = _heads / _kvHeads;
         var kk = RepeatKv(k, g);                                         // (B, H, S, D)
         var vv = RepeatKv(v, g);
-        var o = F.scaled_dot_product_attention(q, kk, vv, ctx.Mask, 0.0, ctx.Causal);   // (B, H, T, D)
+        Tensor o;
+        if (_softcap is null && Math.Abs(_scale * Math.Sqrt(_headDim) - 1) < 1e-12)
+            o = F.scaled_dot_product_attention(q, kk, vv, ctx.Mask, 0.0, ctx.Causal);   // (B, H, T, D)
+        else o = Explicit(q, kk, vv, ctx);
         o = o.transpose(1, 2).reshape(b, t, _heads * _headDim);          // (B, T, H·D)
         return o_proj.forward(o).MoveToOuterDisposeScope();
     }
+
+    /// <summary>softmax(cap·tanh(q·kᵀ·scale / cap) + mask)·v with the softmax in float32 (HF eager attention), for a
+    /// scale other than head_dim^−½ or a soft-cap. q (B, H, T, D), k/v (B, H, S, D) → (B, H, T, D).</summary>
+    Tensor Explicit(Tensor q, Tensor k, Tensor v, AttentionContext ctx)
+    {
+        var s = q.matmul(k.transpose(-1, -2)).mul(_scale);                           // (B, H, T, S)
+        if (_softcap is { } cap) s = s.div(cap).tanh_().mul_(cap);
+        s = s.to(ScalarType.Float32);
+        var mask = ctx.Mask ?? (ctx.Causal ? CausalLM.CausalMask(q.shape[2], k.shape[2] - q.shape[2], q.device) : null);
+        if (mask is not null) s = s.masked_fill(mask.logical_not(), double.NegativeInfinity);
+        return s.softmax(-1).to(q.dtype).matmul(v);
+    }
 }
 
+/// <summary>One block. Llama layout: x + attn(norm(x)), then h + mlp(post_attention_layernorm(h)). Gemma 3
+/// (SandwichNorms): post_attention_layernorm normalises the attention output before the residual add, and
+/// pre_/post_feedforward_layernorm wrap the MLP the same way.</summary>
 public sealed class DecoderLayer : nn.Module
 {
     public Attention self_attn;
     public MLP mlp;
     public RMSNorm input_layernorm, post_attention_layernorm;
+    public RMSNorm? pre_feedforward_layernorm, post_feedforward_layernorm;
+    public LayerKind Kind { get; }
 
     public DecoderLayer(ModelConfig c, int layer, ScalarType dtype, Device device) : base("DecoderLayer")
     {
+        Kind = c.KindOf(layer);
         self_attn = new Attention(c, layer, dtype, device);
         mlp = new MLP(c, dtype, device);
-        input_layernorm = new RMSNorm(c.HiddenSize, c.RmsNormEps, dtype, device);
-        post_attention_layernorm = new RMSNorm(c.HiddenSize, c.RmsNormEps, dtype, device);
+        input_layernorm = new RMSNorm(c, c.HiddenSize, dtype, device);
+        post_attention_layernorm = new RMSNorm(c, c.HiddenSize, dtype, device);
+        if (c.SandwichNorms)
+        {
+            pre_feedforward_layernorm = new RMSNorm(c, c.HiddenSize, dtype, device);
+            post_feedforward_layernorm = new RMSNorm(c, c.HiddenSize, dtype, device);
+        }
         RegisterComponents();
     }
 
     public Tensor Forward(Tensor x, AttentionContext ctx)
     {
         using var scope = NewDisposeScope();
-        var h = x.add(self_attn.Forward(input_layernorm.forward(x), ctx));
-        var o = h.add(mlp.forward(post_attention_layernorm.forward(h)));
+        ctx = ctx.For(Kind);
+        Tensor o;
+        if (pre_feedforward_layernorm is null)
+        {
+            var h = x.add(self_attn.Forward(input_layernorm.forward(x), ctx));
+            o = h.add(mlp.forward(post_attention_layernorm.forward(h)));
+        }
+        else
+        {
+            var h = x.add(post_attention_layernorm.forward(self_attn.Forward(input_layernorm.forward(x), ctx)));
+            o = h.add(post_feedforward_layernorm!.forward(mlp.forward(pre_feedforward_layernorm.forward(h))));
+        }
         return o.MoveToOuterDisposeScope();
     }
 }

@@ -18,7 +18,7 @@ public sealed class DecoderModel : nn.Module
     {
         embed_tokens = new Embedding(c.VocabSize, c.HiddenSize, dtype, device);
         layers = new ModuleList<DecoderLayer>(Enumerable.Range(0, c.NumLayers).Select(i => new DecoderLayer(c, i, dtype, device)).ToArray());
-        norm = new RMSNorm(c.HiddenSize, c.RmsNormEps, dtype, device);
+        norm = new RMSNorm(c, c.HiddenSize, dtype, device);
         RegisterComponents();
     }
 }
@@ -56,6 +56,7 @@ public sealed class CausalLM : nn.Module
     public string? SourceConfigJson { get; private set; }
 
     readonly Tensor _invFreq;
+    readonly Tensor? _invFreqLocal;
 
     public CausalLM(ModelConfig config, ScalarType dtype, Device device) : base("CausalLM")
     {
@@ -66,12 +67,21 @@ public sealed class CausalLM : nn.Module
         // inv_freq is derived from the config: kept out of the state dict (HF registers it non-persistent).
         var inv = Rotary.InverseFrequencies(config.HeadDim, config.RopeTheta, config.RopeScaling).Select(x => (float)x).ToArray();
         _invFreq = device.type == DeviceType.META ? torch.empty(inv.Length) : torch.tensor(inv, device: device);
+        if (config.HasSlidingLayers)
+        {
+            // Sliding layers: Gemma 3 gives them their own base, never scaled; Mistral/Qwen the global RoPE.
+            var local = Rotary.InverseFrequencies(config.HeadDim, config.RopeLocalTheta, config.RopeLocalScaling).Select(x => (float)x).ToArray();
+            _invFreqLocal = device.type == DeviceType.META ? torch.empty(local.Length) : torch.tensor(local, device: device);
+        }
     }
 
     public IList<DecoderLayer> Layers => model.layers;
 
-    /// <summary>The output projection: lm_head.weight, or the embedding matrix when tied.</summary>
-    public Tensor OutputWeight => lm_head?.weight ?? model.embed_tokens.weight;
+    /// <summary>The output projection: lm_head.weight, or the embedding matrix when tied. The training losses and
+    /// scores multiply by it directly (chunked, without (N, V) logits), which would skip a final soft-cap: a model
+    /// whose config sets final_logit_softcapping is refused there (generation and evaluation use <see cref="Logits"/>).</summary>
+    public Tensor OutputWeight => Config.FinalLogitSoftcap is null ? lm_head?.weight ?? model.embed_tokens.weight
+        : throw new CompactException($"{Config.Architecture} with final_logit_softcapping ({Config.FinalLogitSoftcap}): training and scoring do not support logit soft-capping yet; generate and eval do. Use a model without it (Gemma 3 270M/1B have none).");
 
     /// <summary>Runs the decoder. inputIds (B, T) int64. attentionMask (B, P+T) with 1 for tokens and 0 for padding
     /// (covers cached positions too); null means no padding. positionIds (B, T) default to the count of real
@@ -117,9 +127,23 @@ public sealed class CausalLM : nn.Module
             var diag = torch.cat([torch.zeros([t, past], dtype: ScalarType.Bool, device: Device), self], 1);
             mask = m.logical_or(diag.unsqueeze(0).unsqueeze(0));
         }
-        var ctx = new AttentionContext(cos, sin, mask, causal, cache);
+        AttentionContext? sliding = null;
+        if (_invFreqLocal is not null)
+        {
+            // Sliding-window layers: key j visible from query i (cache indices) when i − j < window, on top of the
+            // causal/padding mask. The cache keeps every position; the mask is what bounds the window.
+            var (lcos, lsin) = Rotary.Tables(_invFreqLocal, positionIds.to(Device), DType);
+            var qi = torch.arange(past, s, device: Device).unsqueeze(1);                             // (T, 1)
+            var ki = torch.arange(0, s, device: Device).unsqueeze(0);                                // (1, S)
+            var window = qi.sub(ki).lt(Config.SlidingWindow!.Value).unsqueeze(0).unsqueeze(0);       // (1, 1, T, S)
+            var full = mask ?? CausalMask(t, past, Device).unsqueeze(0).unsqueeze(0);
+            sliding = new AttentionContext(lcos, lsin, full.logical_and(window), false, cache);
+        }
+        var ctx = new AttentionContext(cos, sin, mask, causal, cache, sliding);
 
         var x = model.embed_tokens.forward(inputIds.to(Device));                                     // (B, T, D)
+        // Gemma: times sqrt(hidden), the factor rounded to the model dtype first (as HF's embed_scale buffer).
+        if (Config.ScaleEmbeddings) x = x.mul(torch.tensor(Math.Sqrt(Config.HiddenSize), dtype: DType, device: Device));
         var outs = outputLayers ? new List<Tensor> { x } : null;
         bool ckpt = GradientCheckpointing && training && torch.is_grad_enabled() && cache is null;
         var shared = ckpt ? new LayerCheckpoint.SharedContext(ctx, model.layers.Count) : null;
@@ -137,8 +161,14 @@ public sealed class CausalLM : nn.Module
         return new DecoderOutput(hidden.MoveToOuterDisposeScope(), outs);
     }
 
-    /// <summary>Logits for the given hidden states (…, D) → (…, V), in the model dtype.</summary>
-    public Tensor Logits(Tensor hidden) => lm_head is not null ? lm_head.forward(hidden) : F.linear(hidden, model.embed_tokens.weight);
+    /// <summary>Logits for the given hidden states (…, D) → (…, V), in the model dtype; soft-capped
+    /// (cap·tanh(z/cap)) when the config sets final_logit_softcapping.</summary>
+    public Tensor Logits(Tensor hidden)
+    {
+        var z = lm_head is not null ? lm_head.forward(hidden) : F.linear(hidden, model.embed_tokens.weight);
+        if (Config.FinalLogitSoftcap is not { } cap) return z;
+        using (z) return z.div(cap).tanh_().mul_(cap);
+    }
 
     /// <summary>(T, P+T) boolean: query i (absolute position P+i) may see keys 0..P+i.</summary>
     public static Tensor CausalMask(long t, long past, Device device)
@@ -169,7 +199,7 @@ public sealed class CausalLM : nn.Module
         foreach (var (name, p) in named_parameters())
         {
             if (name.EndsWith("norm.weight", StringComparison.Ordinal) || name.EndsWith("layernorm.weight", StringComparison.Ordinal))
-                p.fill_(1.0);
+                p.fill_(Config.NormPlusOne ? 0.0 : 1.0);                  // Gemma stores w of (1 + w)
             else if (name.EndsWith(".bias", StringComparison.Ordinal)) p.zero_();
             else
             {
@@ -179,9 +209,11 @@ public sealed class CausalLM : nn.Module
         }
     }
 
-    /// <summary>Loads a HF checkpoint folder strictly by name: every parameter must be present with its exact
-    /// shape and no unknown tensor may be left over (a tied checkpoint that also stores lm_head.weight, and
-    /// legacy rotary inv_freq buffers, are tolerated).</summary>
+    /// <summary>Loads a HF checkpoint folder strictly by name (IO/StrictLoad.cs): every parameter must be present
+    /// with its exact shape and no unknown tensor may be left over. Tied embeddings load whichever way they were
+    /// stored: as model.embed_tokens.weight (lm_head.weight, if also there, is ignored), or once as lm_head.weight
+    /// with or without a safetensors metadata alias for model.embed_tokens.weight. Legacy rotary inv_freq buffers
+    /// are ignored.</summary>
     public static CausalLM Load(string dir, Device? device = null, ScalarType? dtype = null)
     {
         var cfg = ModelConfig.Load(dir);
@@ -197,32 +229,19 @@ public sealed class CausalLM : nn.Module
         catch { m.Dispose(); throw; }
     }
 
+    public const string EmbedKey = "model.embed_tokens.weight", HeadKey = "lm_head.weight";
+
     public void LoadWeights(CheckpointReader reader)
     {
-        var expected = named_parameters().ToDictionary(p => p.name, p => p.parameter);
-        var names = reader.Names.ToHashSet();
-        var missing = expected.Keys.Where(k => !names.Contains(k)).ToList();
-        var unexpected = names.Where(n => !expected.ContainsKey(n)
-            && !(Config.TieWordEmbeddings && n == "lm_head.weight")
-            && !n.EndsWith("rotary_emb.inv_freq", StringComparison.Ordinal)).OrderBy(n => n, StringComparer.Ordinal).ToList();
-        var misshaped = expected.Where(kv => names.Contains(kv.Key) && !reader.Entry(kv.Key).Shape.SequenceEqual(kv.Value.shape))
-            .Select(kv => $"{kv.Key} (checkpoint [{string.Join(",", reader.Entry(kv.Key).Shape)}], model [{string.Join(",", kv.Value.shape)}])").ToList();
-        if (missing.Count + unexpected.Count + misshaped.Count > 0)
-        {
-            static string List(string what, List<string> xs) => xs.Count == 0 ? "" :
-                $" {what} ({xs.Count}): {string.Join(", ", xs.Take(8))}{(xs.Count > 8 ? ", …" : "")}.";
-            throw new CompactException($"{reader.Directory}: checkpoint does not match its config.json ({Config.Architecture})."
-                + List("Missing", missing) + List("Unexpected", unexpected) + List("Wrong shape", misshaped)
-                + " Check that config.json belongs to these weights.");
-        }
-        var src = new Dictionary<string, ScalarType>();
-        using (torch.no_grad())
-            foreach (var (name, p) in expected)
-            {
-                reader.ReadInto(name, p);
-                src[name] = reader.Entry(name).DType.ToTorch();
-            }
-        SourceDTypes = src;
+        var expected = named_parameters().ToDictionary(p => p.name, p => (Tensor)p.parameter);
+        bool tied = Config.TieWordEmbeddings;
+        // Tied, stored only as lm_head.weight and without an alias: that tensor is the embedding.
+        bool headIsEmbedding = tied && !reader.Contains(EmbedKey) && reader.Contains(HeadKey);
+        SourceDTypes = StrictLoad.Into(reader, expected,
+            $"checkpoint does not match its config.json ({Config.Architecture})",
+            "Check that config.json belongs to these weights.",
+            keyOf: headIsEmbedding ? k => k == HeadKey ? EmbedKey : k : null,
+            ignorable: k => (tied && k == HeadKey) || k.EndsWith("rotary_emb.inv_freq", StringComparison.Ordinal));
     }
 
     /// <summary>The tensors a HF checkpoint of this model holds, in the given dtype (default: each tensor's
@@ -280,7 +299,7 @@ public sealed class CausalLM : nn.Module
 
     protected override void Dispose(bool disposing)
     {
-        if (disposing) _invFreq.Dispose();
+        if (disposing) { _invFreq.Dispose(); _invFreqLocal?.Dispose(); }
         base.Dispose(disposing);
     }
 }

@@ -28,16 +28,19 @@ public sealed class LayerCheckpoint : autograd.SingleTensorFunction<LayerCheckpo
 
         public SharedContext(AttentionContext ctx, int users)
         {
-            Context = new AttentionContext(Keep(ctx.Cos)!, Keep(ctx.Sin)!, Keep(ctx.Mask), ctx.Causal, null);
+            Context = Copy(ctx)!;
             _pending = users;
         }
+
+        static AttentionContext? Copy(AttentionContext? c) => c is null ? null
+            : new AttentionContext(Keep(c.Cos)!, Keep(c.Sin)!, Keep(c.Mask), c.Causal, null, Copy(c.Sliding));
 
         static Tensor? Keep(Tensor? t) => t?.alias().DetachFromDisposeScope();
 
         public void Release()
         {
             if (Interlocked.Decrement(ref _pending) > 0) return;
-            Context.Cos.Dispose(); Context.Sin.Dispose(); Context.Mask?.Dispose();
+            for (var c = Context; c is not null; c = c.Sliding) { c.Cos.Dispose(); c.Sin.Dispose(); c.Mask?.Dispose(); }
         }
     }
 

@@ -11,6 +11,8 @@ public enum ChatStyle
     ChatMl,
     /// <summary><c>&lt;|start_header_id|&gt;role&lt;|end_header_id|&gt;\n\n…&lt;|eot_id|&gt;</c> (Llama 3, 3.1, 3.2).</summary>
     Llama3,
+    /// <summary><c>&lt;start_of_turn&gt;user\n…&lt;end_of_turn&gt;\n&lt;start_of_turn&gt;model\n</c> (Gemma 2, Gemma 3; see <see cref="ChatFormat"/>'s Gemma region).</summary>
+    Gemma,
 }
 
 /// <summary>What a Hugging Face chat_template renders for one system/user/assistant exchange, read off its text.</summary>
@@ -51,8 +53,9 @@ public sealed record ChatTemplateInfo(
             }
             return new(ChatStyle.Llama3, SystemPreamble: preamble);
         }
+        if (chatTemplate.Contains("<start_of_turn>", StringComparison.Ordinal)) return new(ChatStyle.Gemma);
         throw new InvalidDataException(
-            "The chat_template in tokenizer_config.json is neither ChatML (<|im_start|>) nor Llama 3 (<|start_header_id|>); use a Qwen or Llama 3 checkpoint, or remove chat_template to get the Plain format.");
+            "The chat_template in tokenizer_config.json is neither ChatML (<|im_start|>), Llama 3 (<|start_header_id|>) nor Gemma (<start_of_turn>); use a Qwen, Llama 3 or Gemma checkpoint, or remove chat_template to get the Plain format.");
     }
 
     private static string UnescapeJinja(string s) => Regex.Replace(s, @"\\(.)", m => m.Groups[1].Value switch
@@ -120,6 +123,7 @@ public sealed class ChatFormat
         {
             ChatStyle.ChatMl => Require("<|im_end|>", "<|im_start|>"),
             ChatStyle.Llama3 => Require("<|eot_id|>", "<|start_header_id|>", "<|end_header_id|>"),
+            ChatStyle.Gemma => Require("<end_of_turn>", "<start_of_turn>"),
             _ => tokenizer.EosId ?? throw new InvalidDataException(
                 "tokenizer_config.json has no eos_token, which the Plain chat format ends each answer with; set eos_token."),
         };
@@ -166,6 +170,9 @@ public sealed class ChatFormat
                 }
                 foreach (var (role, content) in rest) { Add($"<|start_header_id|>{role}<|end_header_id|>\n\n"); Add(PyStrip(content)); Add("<|eot_id|>"); }
                 Add("<|start_header_id|>assistant<|end_header_id|>\n\n");
+                break;
+            case ChatStyle.Gemma:
+                foreach (var (segment, _) in GemmaConversation(system, rest)) Add(segment);
                 break;
             default:
                 var text = new System.Text.StringBuilder(Tokenizer.Decode(Tokenizer.SpecialPrefixIds));
@@ -215,7 +222,8 @@ public sealed class ChatFormat
 
     /// <summary>Like <see cref="EncodeExample(string?, string, string)"/> with the assistant content given in parts
     /// (e.g. rationale, answer lead-in, answer, rest), each encoded on its own so that a part's tokens are the same
-    /// whatever precedes it. PartStarts/PartEnds give each part's [start, end) token range in Ids.</summary>
+    /// whatever precedes it. PartStarts/PartEnds give each part's [start, end) token range in Ids. With a think-block
+    /// template the first part is the reasoning and the others follow the block (<see cref="EncodeRationale"/>).</summary>
     public SegmentedExample EncodeExample(string? system, string user, IReadOnlyList<string> assistantParts)
     {
         if (assistantParts.Count == 0) throw new ArgumentException("at least one assistant part", nameof(assistantParts));
@@ -223,13 +231,10 @@ public sealed class ChatFormat
         var full = string.Concat(parts);
         switch (Info.Style)
         {
-            case ChatStyle.ChatMl when Info.ThinkBlock && !full.Contains("</think>", StringComparison.Ordinal):
-                parts[0] = "<think>\n\n</think>\n\n" + parts[0].TrimStart('\n');
-                break;
             case ChatStyle.ChatMl when Info.ThinkBlock:
-                parts = [Qwen3Assistant(full), .. parts.Skip(1).Select(_ => "")];
-                break;
-            case ChatStyle.Llama3:
+                // The first part is the reasoning, the rest the content after the think block.
+                return EncodeRationale(system, user, parts[0], parts[1..]);
+            case ChatStyle.Llama3 or ChatStyle.Gemma:
                 parts[0] = parts[0].TrimStart(PythonWhitespace);
                 parts[^1] = parts[^1].TrimEnd(PythonWhitespace);
                 break;
@@ -237,6 +242,52 @@ public sealed class ChatFormat
                 parts[0] = " " + parts[0];
                 break;
         }
+        return EncodeParts(system, user, full, parts);
+    }
+
+    /// <summary>A rationale and the answer statement that follows it, as one assistant turn; PartStarts/PartEnds
+    /// give the token ranges of the rationale (index 0) and of each answer part (1…). With a think-block template
+    /// (Qwen3) the rationale is the turn's <c>reasoning_content</c> and the answer statement its <c>content</c>,
+    /// rendered as the template renders them: <c>&lt;think&gt;\n{reasoning.strip('\n')}\n&lt;/think&gt;\n\n{content.lstrip('\n')}</c>.
+    /// A teacher's own think block inside the rationale (R1, QwQ: <c>&lt;think&gt;…&lt;/think&gt; summary</c>) is
+    /// unwrapped first (<see cref="ReasoningOf"/>), so the answer statement always stays after the block.
+    /// Other styles: <see cref="EncodeExample(string?, string, IReadOnlyList{string})"/> of [rationale, ..answer].</summary>
+    public SegmentedExample EncodeRationale(string? system, string user, string rationale, IReadOnlyList<string> answerParts)
+    {
+        if (!(Info.Style == ChatStyle.ChatMl && Info.ThinkBlock)) return EncodeExample(system, user, [rationale, .. answerParts]);
+        var reasoning = ReasoningOf(rationale).Trim('\n');
+        var content = answerParts.ToArray();
+        for (int i = 0; i < content.Length; i++)                    // content.lstrip('\n') across the parts
+        {
+            content[i] = content[i].TrimStart('\n');
+            if (content[i].Length > 0) break;
+        }
+        string[] pieces = ["<think>\n", reasoning, "\n</think>\n\n", .. content];
+        var seg = EncodeParts(system, user, string.Concat(pieces), pieces);
+        int[] keep = [1, .. Enumerable.Range(3, content.Length)];
+        return new SegmentedExample(seg.Example, keep.Select(i => seg.PartStarts[i]).ToArray(), keep.Select(i => seg.PartEnds[i]).ToArray());
+    }
+
+    /// <summary>The reasoning a rationale holds, without think markers: a teacher's <c>&lt;think&gt;thought&lt;/think&gt;
+    /// after</c> becomes <c>thought\n\nafter</c> (text before the opening marker is dropped, as Qwen3's template
+    /// drops it); a rationale without markers is returned as it is.</summary>
+    public static string ReasoningOf(string rationale)
+    {
+        const string Open = "<think>", Close = "</think>";
+        int close = rationale.IndexOf(Close, StringComparison.Ordinal);
+        if (close < 0) return rationale.Replace(Open, "", StringComparison.Ordinal);
+        var thought = rationale[..close];
+        int open = thought.LastIndexOf(Open, StringComparison.Ordinal);
+        if (open >= 0) thought = thought[(open + Open.Length)..];
+        var after = rationale[(close + Close.Length)..].Replace(Close, "", StringComparison.Ordinal).Replace(Open, "", StringComparison.Ordinal);
+        thought = thought.Trim('\n');
+        after = after.Trim('\n');
+        return after.Trim().Length == 0 ? thought : thought.Trim().Length == 0 ? after : thought + "\n\n" + after;
+    }
+
+    /// <summary>Encodes the frame around <paramref name="full"/> and the assistant content as the given pieces, each on its own.</summary>
+    private SegmentedExample EncodeParts(string? system, string user, string full, string[] parts)
+    {
         var ids = new List<int>();
         int start = -1, end = -1, targetEnd = -1;
         var starts = new int[parts.Length];
@@ -298,6 +349,10 @@ public sealed class ChatFormat
                 s.Add(("<|eot_id|>", Part.End));
                 break;
 
+            case ChatStyle.Gemma:
+                s.AddRange(GemmaSegments(system, user, assistant));
+                break;
+
             default:
                 // One segment for the whole prompt: no special token separates its parts, and text such as
                 // "?" + "\n" would join across a segment boundary. The answer's leading space travels with it,
@@ -312,6 +367,38 @@ public sealed class ChatFormat
         }
         return s;
     }
+
+    #region Gemma
+    // Gemma 3's chat_template: {bos}<start_of_turn>user\n{system + "\n\n" if any}{user | trim}<end_of_turn>\n
+    // <start_of_turn>model\n{assistant | trim}<end_of_turn>\n; the system message has no turn of its own but
+    // prefixes the first user turn, untrimmed; "assistant" is called "model".
+
+    private List<(string Text, Part Part)> GemmaSegments(string? system, string user, string? assistant)
+    {
+        var s = GemmaConversation(system, [("user", user)]);
+        if (assistant is null) return s;
+        s.Add((PyStrip(assistant), Part.Assistant));
+        s.Add(("<end_of_turn>", Part.End));
+        s.Add(("\n", Part.Trailer));
+        return s;
+    }
+
+    /// <summary>The turns so far, ending with the generation prompt "&lt;start_of_turn&gt;model\n".</summary>
+    private List<(string Text, Part Part)> GemmaConversation(string? system, IReadOnlyList<(string Role, string Content)> turns)
+    {
+        var s = new List<(string, Part)> { (Tokenizer.BosToken ?? "", Part.Frame) };
+        for (var i = 0; i < turns.Count; i++)
+        {
+            var (role, content) = turns[i];
+            s.Add(($"<start_of_turn>{(role == "assistant" ? "model" : role)}\n", Part.Frame));
+            if (i == 0 && system is not null) s.Add((system + "\n\n", Part.Content));
+            s.Add((PyStrip(content), Part.Content));
+            s.Add(("<end_of_turn>\n", Part.Frame));
+        }
+        s.Add(("<start_of_turn>model\n", Part.Frame));
+        return s;
+    }
+    #endregion
 
     /// <summary>Qwen3's template for the final assistant message: reasoning split off at &lt;/think&gt; and re-wrapped.</summary>
     internal static string Qwen3Assistant(string content)

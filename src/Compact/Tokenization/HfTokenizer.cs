@@ -6,18 +6,32 @@ using Microsoft.ML.Tokenizers;
 
 namespace Compact.Tokenization;
 
+/// <summary>The two BPE tokenizer.json kinds <see cref="HfTokenizer"/> reads.</summary>
+public enum HfTokenizerKind
+{
+    /// <summary>GPT-2 byte alphabet symbols, ByteLevel pre-tokenizer and decoder: Qwen2/2.5/3, Llama 3.</summary>
+    ByteLevelBpe,
+
+    /// <summary>Character symbols with "▁" for spaces, byte_fallback &lt;0xNN&gt; tokens, Prepend/Replace normalizers or a
+    /// Metaspace pre-tokenizer: Llama 2, Mistral, TinyLlama, Gemma, llama2.c models (see <see cref="SentencePieceImport"/>).</summary>
+    SentencePieceBpe,
+}
+
 /// <summary>
-/// A Hugging Face byte-level BPE tokenizer (Qwen2/2.5/3, Llama 3, and the ones <see cref="ByteLevelBpeTrainer"/>
-/// writes) read from a checkpoint folder, giving the same ids as the Rust <c>tokenizers</c> library.
+/// A Hugging Face BPE tokenizer read from a checkpoint folder's tokenizer.json, giving the same ids as the Rust
+/// <c>tokenizers</c> library: byte-level (Qwen2/2.5/3, Llama 3, and the ones <see cref="ByteLevelBpeTrainer"/>
+/// writes) or sentencepiece-style (Llama 2, Mistral, Gemma, TinyStories, llama2.c via <see cref="SentencePieceImport"/>).
 /// </summary>
 /// <remarks>
-/// Pipeline, in Hugging Face's order: split <c>added_tokens</c> out of the raw text (leftmost, longest first;
-/// <c>lstrip</c>/<c>rstrip</c> honoured, <c>single_word</c> ignored) → NFC on the text between them when the
-/// normalizer asks for it → the Split regex, Isolated, on code points (<see cref="CodePointRegex"/>) → per
-/// pre-token: its own id when <c>ignore_merges</c> is set and the vocab has it (Llama 3), else
-/// Microsoft.ML.Tokenizers' byte-level BPE. <see cref="Decode"/> maps tokens back through the byte alphabet and
-/// reads UTF-8 leniently (a broken sequence becomes U+FFFD), without <c>clean_up_tokenization_spaces</c>;
-/// unknown ids are skipped, as in Hugging Face.
+/// Pipeline, in Hugging Face's order: split the <c>added_tokens</c> with normalized=false out of the raw text
+/// (leftmost, longest first; <c>lstrip</c>/<c>rstrip</c> honoured, <c>single_word</c> ignored) → the normalizer
+/// (NFC, Prepend, Replace) on each stretch between them → the added tokens with normalized=true, found in the
+/// normalized text → the pre-tokenizer (Split regexes on code points via <see cref="CodePointRegex"/>, String
+/// splits, Metaspace) → per pre-token: its own id when <c>ignore_merges</c> is set and the vocab has it, else
+/// Microsoft.ML.Tokenizers' BPE (byte-level; or on characters, with byte_fallback and unk around it, see
+/// <see cref="SentencePieceBpe"/>). <see cref="Decode"/> maps byte-level tokens back through the byte alphabet and
+/// reads UTF-8 leniently (a broken sequence becomes U+FFFD), or runs the decoder chain (Replace, ByteFallback,
+/// Fuse, Strip, Metaspace); no <c>clean_up_tokenization_spaces</c>; unknown ids are skipped, as in Hugging Face.
 /// </remarks>
 public sealed class HfTokenizer
 {
@@ -33,18 +47,23 @@ public sealed class HfTokenizer
     public static readonly IReadOnlyList<string> KnownEndTokens =
         ["<|im_end|>", "<|eot_id|>", "<|eom_id|>", "<|endoftext|>", "<|end_of_text|>"];
 
-    private sealed record AddedToken(int Id, string Content, bool Special, bool LStrip, bool RStrip);
+    /// <param name="Surface">What is matched in the text and decoded: the content, or for normalized=true the content
+    /// passed through the normalizer, as the Rust AddedVocabulary stores it (TinyStories' "&lt;unk&gt;" becomes
+    /// "▁&lt;unk&gt;" under Prepend("▁"): found only after a space or at the start, decoded as " &lt;unk&gt;").</param>
+    private sealed record AddedToken(int Id, string Content, bool Special, bool LStrip, bool RStrip, bool Normalized, string Surface);
 
-    private readonly BpeTokenizer _bpe;
-    private readonly IReadOnlyList<CodePointRegex> _splits;
-    private readonly bool _nfc;
+    private readonly BpeTokenizer? _bpe;
+    private readonly SentencePieceBpe? _spBpe;
+    private readonly IReadOnlyList<NormalizerStep> _normalizer;
+    private readonly IReadOnlyList<PreTokenizerStep> _preTokenizer;
+    private readonly IReadOnlyList<DecoderStep>? _decoder;
     private readonly bool _ignoreMerges;
     private readonly Dictionary<string, int> _vocab;
     private readonly string?[] _idToToken;
     private readonly Dictionary<int, AddedToken> _addedById;
     private readonly Dictionary<string, int> _addedByContent;
-    private readonly Dictionary<char, AddedToken[]> _addedByFirstChar;
-    private readonly SearchValues<char> _addedFirstChars;
+    private readonly AddedMatcher _rawAdded;
+    private readonly AddedMatcher _normalizedAdded;
     private readonly int[] _prefixIds;
     private readonly int[] _suffixIds;
     private readonly int? _padId;
@@ -52,16 +71,18 @@ public sealed class HfTokenizer
 
     private HfTokenizer(Parsed p)
     {
+        Kind = p.Kind;
         _bpe = p.Bpe;
-        _splits = p.Splits;
-        _nfc = p.Nfc;
+        _spBpe = p.SpBpe;
+        _normalizer = p.Normalizer;
+        _preTokenizer = p.PreTokenizer;
+        _decoder = p.Decoder;
         _ignoreMerges = p.IgnoreMerges;
         _vocab = p.Vocab;
         _addedById = p.Added.ToDictionary(a => a.Id);
         _addedByContent = p.Added.ToDictionary(a => a.Content, a => a.Id);
-        _addedByFirstChar = p.Added.GroupBy(a => a.Content[0])
-            .ToDictionary(g => g.Key, g => g.OrderByDescending(a => a.Content.Length).ToArray());
-        _addedFirstChars = SearchValues.Create(_addedByFirstChar.Keys.ToArray());
+        _rawAdded = new AddedMatcher(p.Added.Where(a => !a.Normalized));
+        _normalizedAdded = new AddedMatcher(p.Added.Where(a => a.Normalized));
 
         VocabSize = Math.Max(_vocab.Count == 0 ? 0 : _vocab.Values.Max(), p.Added.Count == 0 ? 0 : p.Added.Max(a => a.Id)) + 1;
         _idToToken = new string?[VocabSize];
@@ -79,13 +100,16 @@ public sealed class HfTokenizer
 
         if (p.TemplatePrefix is not null)
         {
-            _prefixIds = p.TemplatePrefix;
-            _suffixIds = p.TemplateSuffix!;
+            // TemplateProcessing as the file says; for tokenizer_class Llama*/Gemma* an explicit add_bos_token /
+            // add_eos_token in tokenizer_config.json wins, as LlamaTokenizerFast/GemmaTokenizerFast rebuild the
+            // template from those flags (other classes, e.g. Llama 3's PreTrainedTokenizerFast, keep the file's).
+            _prefixIds = p.FlagsRebuildTemplate ? Override(p.TemplatePrefix, BosId, p.AddBos, atStart: true) : p.TemplatePrefix;
+            _suffixIds = p.FlagsRebuildTemplate ? Override(p.TemplateSuffix!, EosId, p.AddEos, atStart: false) : p.TemplateSuffix!;
         }
         else
         {
-            _prefixIds = p.AddBos && BosId is { } b ? [b] : [];
-            _suffixIds = p.AddEos && EosId is { } e ? [e] : [];
+            _prefixIds = p.AddBos == true && BosId is { } b ? [b] : [];
+            _suffixIds = p.AddEos == true && EosId is { } e ? [e] : [];
         }
 
         var eos = new List<int>();
@@ -95,6 +119,17 @@ public sealed class HfTokenizer
             if (_addedByContent.TryGetValue(t, out var id)) eos.Add(id);
         EosIds = eos.Distinct().ToArray();
     }
+
+    private static int[] Override(int[] template, int? id, bool? add, bool atStart)
+    {
+        if (id is not { } t || add is null) return template;
+        if (add == false) return template.Where(x => x != t).ToArray();
+        if (template.Contains(t)) return template;
+        return atStart ? [t, .. template] : [.. template, t];
+    }
+
+    /// <summary>Which BPE this file describes: byte-level (Qwen, Llama 3) or sentencepiece-style (Llama 2, Gemma).</summary>
+    public HfTokenizerKind Kind { get; }
 
     /// <summary>Max id + 1 over the model vocab and the added tokens (a model's embedding may be larger).</summary>
     public int VocabSize { get; }
@@ -165,6 +200,7 @@ public sealed class HfTokenizer
 
     public string Decode(IEnumerable<int> ids, bool skipSpecialTokens = false)
     {
+        if (_decoder is not null) return DecodeWithSteps(ids, skipSpecialTokens);
         var sb = new StringBuilder();
         var bytes = new List<byte>();
         foreach (var id in ids)
@@ -187,8 +223,37 @@ public sealed class HfTokenizer
         return sb.ToString();
     }
 
-    /// <summary>Each id decoded on its own, for display; a token holding part of a UTF-8 sequence shows U+FFFD.</summary>
-    public IReadOnlyList<string> DecodePieces(IEnumerable<int> ids) => ids.Select(id => Decode([id])).ToArray();
+    /// <summary>HF's decode: ids to token strings (added tokens as their content), then the decoder chain, joined.</summary>
+    private string DecodeWithSteps(IEnumerable<int> ids, bool skipSpecialTokens, bool piece = false)
+    {
+        var tokens = new List<string>();
+        foreach (var id in ids)
+        {
+            if (_addedById.TryGetValue(id, out var added))
+            {
+                // Rust tests "special" on the surface, so it keeps a normalized special such as "▁<unk>"; we skip by id.
+                if (!(skipSpecialTokens && added.Special)) tokens.Add(added.Surface);
+            }
+            else if ((uint)id < (uint)_idToToken.Length && _idToToken[id] is { } token) tokens.Add(token);
+        }
+        foreach (var step in _decoder!)
+            tokens = !piece ? step.Apply(tokens)
+                : step switch
+                {
+                    DecoderStep.Strip => tokens,
+                    DecoderStep.Metaspace m => (m with { DropInFirst = false }).Apply(tokens),
+                    _ => step.Apply(tokens),
+                };
+        return string.Concat(tokens);
+    }
+
+    /// <summary>
+    /// Each id decoded on its own, for display and for lining text up with tokens; a token holding part of a UTF-8
+    /// sequence shows U+FFFD. Sentencepiece "▁" shows as a space everywhere (the decoder's Strip / Metaspace drop of
+    /// the text's first space is not applied), so the pieces concatenate to the text with its word boundaries.
+    /// </summary>
+    public IReadOnlyList<string> DecodePieces(IEnumerable<int> ids) =>
+        ids.Select(id => _decoder is null ? Decode([id]) : DecodeWithSteps([id], skipSpecialTokens: false, piece: true)).ToArray();
 
     /// <summary>The vocab entry (byte-level form, e.g. "Ġworld") or added token content.</summary>
     public string IdToToken(int id) =>
@@ -204,50 +269,77 @@ public sealed class HfTokenizer
 
     private void EncodeInto(string text, List<int> ids, bool specialAsText = false)
     {
-        var segmentStart = 0;
-        var pos = 0;
-        while (pos < text.Length)
+        // Hugging Face's AddedVocabulary: tokens with normalized=false are found in the raw text; each stretch between
+        // them is normalized on its own (so Llama 2's Prepend("▁") starts every stretch), then tokens with
+        // normalized=true are found in the normalized text (TinyStories-656K's <|end_story|>).
+        foreach (var (start, end, rawId) in _rawAdded.Split(text, specialAsText))
         {
-            var k = text.AsSpan(pos).IndexOfAny(_addedFirstChars);
-            if (k < 0) break;
-            pos += k;
-            var match = MatchAddedAt(text, pos, specialAsText);
-            if (match is null) { pos++; continue; }
-
-            var segmentEnd = pos;
-            var next = pos + match.Content.Length;
-            if (match.LStrip) while (segmentEnd > segmentStart && char.IsWhiteSpace(text[segmentEnd - 1])) segmentEnd--;
-            if (match.RStrip) while (next < text.Length && char.IsWhiteSpace(text[next])) next++;
-            EncodeText(text.AsSpan(segmentStart, segmentEnd - segmentStart), ids);
-            ids.Add(match.Id);
-            segmentStart = pos = next;
+            if (rawId is { } a) { ids.Add(a); continue; }
+            var normalized = text.Substring(start, end - start);
+            foreach (var step in _normalizer) normalized = step.Apply(normalized);
+            foreach (var (nStart, nEnd, normId) in _normalizedAdded.Split(normalized, specialAsText))
+            {
+                if (normId is { } b) { ids.Add(b); continue; }
+                EncodePiece(new PreToken(normalized.Substring(nStart, nEnd - nStart), start == 0 && nStart == 0), ids);
+            }
         }
-        EncodeText(text.AsSpan(segmentStart), ids);
     }
 
-    private AddedToken? MatchAddedAt(string text, int pos, bool skipSpecial = false)
+    private void EncodePiece(PreToken segment, List<int> ids)
     {
-        foreach (var a in _addedByFirstChar[text[pos]])
-            if (!(skipSpecial && a.Special) && text.AsSpan(pos).StartsWith(a.Content, StringComparison.Ordinal)) return a;
-        return null;
-    }
-
-    private void EncodeText(ReadOnlySpan<char> raw, List<int> ids)
-    {
-        if (raw.IsEmpty) return;
-        var text = _nfc ? Nfc.Normalize(raw.ToString()) : raw.ToString();
-        var pieces = new List<(int Start, int Length)> { (0, text.Length) };
-        foreach (var regex in _splits)
+        List<PreToken> pieces = [segment];
+        foreach (var step in _preTokenizer)
         {
-            var next = new List<(int, int)>(pieces.Count * 2);
-            foreach (var (start, length) in pieces) regex.Split(text, start, length, next);
+            var next = new List<PreToken>(pieces.Count * 2);
+            foreach (var p in pieces) step.Apply(p, next);
             pieces = next;
         }
-        foreach (var (start, length) in pieces)
+        foreach (var (piece, _) in pieces)
         {
-            var piece = text.AsSpan(start, length);
-            if (_ignoreMerges && _vocab.TryGetValue(ByteLevel.Encode(piece), out var whole)) ids.Add(whole);
-            else ids.AddRange(_bpe.EncodeToIds(piece, considerPreTokenization: true, considerNormalization: false));
+            if (_spBpe is not null) _spBpe.Encode(piece, ids);
+            else if (_ignoreMerges && _vocab.TryGetValue(ByteLevel.Encode(piece), out var whole)) ids.Add(whole);
+            else ids.AddRange(_bpe!.EncodeToIds(piece, considerPreTokenization: true, considerNormalization: false));
+        }
+    }
+
+    /// <summary>Finds added tokens leftmost-longest (HF's Aho-Corasick), honouring lstrip/rstrip; single_word is ignored.</summary>
+    private sealed class AddedMatcher
+    {
+        private readonly Dictionary<char, AddedToken[]> _byFirstChar;
+        private readonly SearchValues<char> _firstChars;
+
+        public AddedMatcher(IEnumerable<AddedToken> tokens)
+        {
+            _byFirstChar = tokens.Where(a => a.Surface.Length > 0).GroupBy(a => a.Surface[0])
+                .ToDictionary(g => g.Key, g => g.OrderByDescending(a => a.Surface.Length).ToArray());
+            _firstChars = SearchValues.Create(_byFirstChar.Keys.ToArray());
+        }
+
+        /// <summary>The text cut into non-empty stretches (Id null) and matched tokens (Id set), in order; with
+        /// <paramref name="skipSpecial"/>, tokens marked special are left in the text (encoded as what they spell).</summary>
+        public List<(int Start, int End, int? Id)> Split(string text, bool skipSpecial = false)
+        {
+            var result = new List<(int, int, int?)>();
+            var segmentStart = 0;
+            var pos = 0;
+            while (_byFirstChar.Count > 0 && pos < text.Length)
+            {
+                var k = text.AsSpan(pos).IndexOfAny(_firstChars);
+                if (k < 0) break;
+                pos += k;
+                var match = _byFirstChar[text[pos]].FirstOrDefault(a => !(skipSpecial && a.Special) && text.AsSpan(pos).StartsWith(a.Surface, StringComparison.Ordinal));
+                if (match is null) { pos++; continue; }
+
+                var segmentEnd = pos;
+                var next = pos + match.Surface.Length;
+                if (match.LStrip) while (segmentEnd > segmentStart && char.IsWhiteSpace(text[segmentEnd - 1])) segmentEnd--;
+                if (match.RStrip) while (next < text.Length && char.IsWhiteSpace(text[next])) next++;
+                if (segmentEnd > segmentStart) result.Add((segmentStart, segmentEnd, null));
+                result.Add((pos, next, match.Id));
+                segmentStart = pos = next;
+            }
+            if (text.Length > segmentStart) result.Add((segmentStart, text.Length, null));
+            return result;
         }
     }
 
@@ -268,9 +360,10 @@ public sealed class HfTokenizer
     // ---- loading ---------------------------------------------------------------------------------------
 
     private sealed record Parsed(
-        BpeTokenizer Bpe, IReadOnlyList<CodePointRegex> Splits, bool Nfc, bool IgnoreMerges, Dictionary<string, int> Vocab,
+        HfTokenizerKind Kind, BpeTokenizer Bpe, SentencePieceBpe? SpBpe, IReadOnlyList<NormalizerStep> Normalizer,
+        IReadOnlyList<PreTokenizerStep> PreTokenizer, IReadOnlyList<DecoderStep>? Decoder, bool IgnoreMerges, Dictionary<string, int> Vocab,
         List<AddedToken> Added, int[]? TemplatePrefix, int[]? TemplateSuffix,
-        string? Bos, string? Eos, string? Pad, bool AddBos, bool AddEos, string? ChatTemplate,
+        string? Bos, string? Eos, string? Pad, bool? AddBos, bool? AddEos, bool FlagsRebuildTemplate, string? ChatTemplate,
         List<int> GenerationEosIds, string ConfigSource);
 
     /// <summary>Hands the whole (already split) pre-token to the BPE model; ML.Tokenizers' default splits on whitespace.</summary>
@@ -314,10 +407,11 @@ public sealed class HfTokenizer
             throw new InvalidDataException($"{tokenizerPath} has no \"model\" object; re-export it with a fast tokenizer (tokenizer.save_pretrained).");
         var type = GetString(model, "type") ?? (model.TryGetProperty("merges", out _) ? "BPE" : null);
         if (type != "BPE")
-            throw new InvalidDataException(Where($"has model type \"{type}\", but only byte-level BPE is supported; use a Qwen2/Qwen2.5/Qwen3 or Llama 3 checkpoint."));
-        if (GetBool(model, "byte_fallback") || !string.IsNullOrEmpty(GetString(model, "continuing_subword_prefix"))
-            || !string.IsNullOrEmpty(GetString(model, "end_of_word_suffix")))
-            throw new InvalidDataException(Where("uses byte_fallback, continuing_subword_prefix or end_of_word_suffix, which byte-level BPE does not; use a Qwen or Llama 3 tokenizer.json."));
+            throw new InvalidDataException(Where($"has model type \"{type}\", but only BPE is supported (byte-level as in Qwen and Llama 3, or sentencepiece-style as in Llama 2 and Gemma); use such a checkpoint."));
+        if (!string.IsNullOrEmpty(GetString(model, "continuing_subword_prefix")) || !string.IsNullOrEmpty(GetString(model, "end_of_word_suffix")))
+            throw new InvalidDataException(Where("sets continuing_subword_prefix or end_of_word_suffix, which is not supported; use a Qwen, Llama or Gemma tokenizer.json."));
+        if (model.TryGetProperty("dropout", out var dropout) && dropout.ValueKind == JsonValueKind.Number && dropout.GetDouble() > 0)
+            throw new InvalidDataException(Where("sets a BPE dropout, which makes encoding random; set model.dropout to null."));
         if (!model.TryGetProperty("vocab", out var vocabJson) || vocabJson.ValueKind != JsonValueKind.Object)
             throw new InvalidDataException(Where("has no model.vocab object; re-export it with tokenizer.save_pretrained."));
         var vocab = new Dictionary<string, int>(vocabJson.GetPropertyCount() + 16, StringComparer.Ordinal);
@@ -327,9 +421,30 @@ public sealed class HfTokenizer
                 throw new InvalidDataException(Where($"maps vocab entry \"{p.Name}\" to {p.Value.GetRawText()}, not a non-negative integer id; fix or re-download the file."));
             vocab[p.Name] = id;
         }
-        foreach (var c in ByteLevel.Alphabet)
-            if (!vocab.ContainsKey(c.ToString()))
-                throw new InvalidDataException(Where($"lacks the byte-level symbol \"{c}\" (U+{(int)c:X4}) in model.vocab, so it is not a byte-level BPE vocabulary; use a Qwen or Llama 3 tokenizer.json."));
+
+        // normalizer, pre-tokenizer, decoder: a ByteLevel pre-tokenizer or decoder makes it byte-level BPE.
+        var normalizer = ReadNormalizer(root, tokenizerPath);
+        var (preTokenizer, sawByteLevel) = ReadPreTokenizer(root, tokenizerPath);
+        root.TryGetProperty("decoder", out var decoderJson);
+        var kind = sawByteLevel || GetString(decoderJson, "type") == "ByteLevel" ? HfTokenizerKind.ByteLevelBpe : HfTokenizerKind.SentencePieceBpe;
+        IReadOnlyList<DecoderStep>? decoder = null;
+        var byteFallback = GetBool(model, "byte_fallback");
+        if (kind == HfTokenizerKind.ByteLevelBpe)
+        {
+            if (!sawByteLevel)
+                throw new InvalidDataException(Where("has a ByteLevel decoder but no ByteLevel pre-tokenizer; byte-level BPE needs Sequence[Split, ByteLevel] or ByteLevel, as in Qwen and Llama 3."));
+            if (decoderJson.ValueKind is not (JsonValueKind.Undefined or JsonValueKind.Null) && GetString(decoderJson, "type") != "ByteLevel")
+                throw new InvalidDataException(Where($"has a ByteLevel pre-tokenizer with decoder type \"{GetString(decoderJson, "type")}\"; byte-level BPE needs the ByteLevel decoder, as in Qwen and Llama 3."));
+            if (byteFallback)
+                throw new InvalidDataException(Where("sets byte_fallback together with a ByteLevel pre-tokenizer, which never needs it; set model.byte_fallback to false."));
+            if (normalizer.Any(n => n is not NormalizerStep.NfcStep))
+                throw new InvalidDataException(Where("has a Prepend or Replace normalizer together with a ByteLevel pre-tokenizer; byte-level BPE takes only NFC (or none), as in Qwen and Llama 3."));
+            foreach (var c in ByteLevel.Alphabet)
+                if (!vocab.ContainsKey(c.ToString()))
+                    throw new InvalidDataException(Where($"lacks the byte-level symbol \"{c}\" (U+{(int)c:X4}) in model.vocab, so it is not a byte-level BPE vocabulary; use a Qwen or Llama 3 tokenizer.json."));
+        }
+        else decoder = ReadDecoder(decoderJson, tokenizerPath);
+
         var merges = ReadMerges(model, tokenizerPath);
         var lookup = vocab.GetAlternateLookup<ReadOnlySpan<char>>();
         var joined = new char[256];
@@ -347,13 +462,6 @@ public sealed class HfTokenizer
             if (!ok) throw new InvalidDataException(Where($"has merge \"{m}\" whose parts or result are not in model.vocab; fix that merge or the vocab."));
         }
 
-        // normalizer, pre-tokenizer, decoder, post-processor
-        var nfc = ReadNormalizer(root, tokenizerPath);
-        var splits = ReadPreTokenizer(root, tokenizerPath);
-        if (root.TryGetProperty("decoder", out var decoder) && decoder.ValueKind != JsonValueKind.Null
-            && GetString(decoder, "type") != "ByteLevel")
-            throw new InvalidDataException(Where($"has decoder type \"{GetString(decoder, "type")}\"; only ByteLevel is supported, as in Qwen and Llama 3."));
-
         // added tokens
         var added = new List<AddedToken>();
         if (root.TryGetProperty("added_tokens", out var addedJson) && addedJson.ValueKind == JsonValueKind.Array)
@@ -363,15 +471,20 @@ public sealed class HfTokenizer
                 if (string.IsNullOrEmpty(content) || !a.TryGetProperty("id", out var idJson)
                     || idJson.ValueKind != JsonValueKind.Number || !idJson.TryGetInt32(out var id) || id < 0)
                     throw new InvalidDataException(Where($"has an added_tokens entry without a non-empty content and an id ({a.GetRawText()}); fix that entry."));
-                added.Add(new AddedToken(id, content, GetBool(a, "special"), GetBool(a, "lstrip"), GetBool(a, "rstrip")));
+                // HF's default for a missing "normalized" is !special.
+                var normalized = a.TryGetProperty("normalized", out var n) && n.ValueKind is JsonValueKind.True or JsonValueKind.False
+                    ? n.GetBoolean() : !GetBool(a, "special");
+                var surface = content;
+                if (normalized) foreach (var step in normalizer) surface = step.Apply(surface);
+                added.Add(new AddedToken(id, content, GetBool(a, "special"), GetBool(a, "lstrip"), GetBool(a, "rstrip"), normalized, surface));
             }
         if (added.GroupBy(a => a.Id).FirstOrDefault(g => g.Count() > 1) is { } sameId)
             throw new InvalidDataException(Where($"lists id {sameId.Key} for more than one added token; give each added token its own id."));
         if (added.GroupBy(a => a.Content).FirstOrDefault(g => g.Count() > 1) is { } sameContent)
             throw new InvalidDataException(Where($"lists added token \"{sameContent.Key}\" more than once; remove the duplicate."));
-        var addedIds = added.Select(a => a.Id).ToHashSet();
-        foreach (var (token, id) in vocab.ToArray())
-            if (addedIds.Contains(id) && !added.Any(a => a.Id == id && a.Content == token))
+        var addedContentById = added.ToDictionary(a => a.Id, a => a.Content);
+        foreach (var (token, id) in vocab)
+            if (addedContentById.TryGetValue(id, out var addedContent) && addedContent != token)
                 throw new InvalidDataException(Where($"gives id {id} both to vocab entry \"{token}\" and to a different added token; fix the duplicate id."));
 
         // post-processor: TemplateProcessing's single template (possibly inside a Sequence) adds bos/eos.
@@ -386,7 +499,25 @@ public sealed class HfTokenizer
                 (prefix, suffix) = ReadTemplate(template, tokenizerPath);
         }
 
-        var bpe = CreateBpe(vocab, merges, tokenizerPath);
+        var bpe = CreateBpe(vocab, merges, kind == HfTokenizerKind.ByteLevelBpe, tokenizerPath);
+        SentencePieceBpe? spBpe = null;
+        if (kind == HfTokenizerKind.SentencePieceBpe)
+        {
+            int? unkId = null;
+            if (GetString(model, "unk_token") is { } unk)
+                unkId = vocab.TryGetValue(unk, out var u) ? u : throw new InvalidDataException(Where($"sets model.unk_token to \"{unk}\", which is not in model.vocab; add it to the vocab or fix unk_token."));
+            // Runs of known characters go to ML.Tokenizers' BPE on their own, which is exact only if no merge
+            // touches a byte-fallback or unk token (true of every sentencepiece conversion: those are never merged).
+            var unkToken = GetString(model, "unk_token");
+            foreach (var m in merges)
+            {
+                var sp = m.IndexOf(' ');
+                string l = m[..sp], r = m[(sp + 1)..];
+                if (DecoderStep.TryParseByte(l, out _) || DecoderStep.TryParseByte(r, out _) || l == unkToken || r == unkToken)
+                    throw new InvalidDataException(Where($"has merge \"{m}\" that joins a byte-fallback or unk token, which is not supported; remove that merge."));
+            }
+            spBpe = new SentencePieceBpe(bpe, vocab, byteFallback, unkId, GetBool(model, "fuse_unk"), GetBool(model, "ignore_merges"));
+        }
 
         // tokenizer_config.json / generation_config.json
         var c0 = cfg.RootElement;
@@ -402,9 +533,11 @@ public sealed class HfTokenizer
         }
 
         return new HfTokenizer(new Parsed(
-            bpe, splits, nfc, GetBool(model, "ignore_merges"), vocab, added, prefix, suffix,
+            kind, bpe, spBpe, normalizer, preTokenizer, decoder, GetBool(model, "ignore_merges"), vocab, added, prefix, suffix,
             ReadSpecial(c0, "bos_token", configPath), ReadSpecial(c0, "eos_token", configPath), ReadSpecial(c0, "pad_token", configPath),
-            GetBool(c0, "add_bos_token"), GetBool(c0, "add_eos_token"), chatTemplate, genEos, configPath));
+            GetOptionalBool(c0, "add_bos_token"), GetOptionalBool(c0, "add_eos_token"),
+            GetString(c0, "tokenizer_class") is { } cls && (cls.StartsWith("Llama", StringComparison.Ordinal) || cls.StartsWith("Gemma", StringComparison.Ordinal)),
+            chatTemplate, genEos, configPath));
     }
 
     private static JsonDocument ParseJson(byte[] json, string path)
@@ -441,26 +574,38 @@ public sealed class HfTokenizer
         return merges;
     }
 
-    private static bool ReadNormalizer(JsonElement root, string path)
+    private static List<NormalizerStep> ReadNormalizer(JsonElement root, string path)
     {
-        if (!root.TryGetProperty("normalizer", out var n) || n.ValueKind == JsonValueKind.Null) return false;
+        var result = new List<NormalizerStep>();
+        if (!root.TryGetProperty("normalizer", out var n) || n.ValueKind == JsonValueKind.Null) return result;
         var steps = GetString(n, "type") == "Sequence" && n.TryGetProperty("normalizers", out var list)
             ? list.EnumerateArray().ToArray()
             : [n];
         foreach (var s in steps)
-            if (GetString(s, "type") != "NFC")
-                throw new InvalidDataException($"{path} has normalizer \"{GetString(s, "type")}\"; only NFC (or none) is supported, as in Qwen and Llama 3.");
-        return steps.Length > 0;
+            result.Add(GetString(s, "type") switch
+            {
+                "NFC" => new NormalizerStep.NfcStep(),
+                "Prepend" => new NormalizerStep.PrependStep(GetString(s, "prepend") ?? throw new InvalidDataException(
+                    $"{path} has a Prepend normalizer without a \"prepend\" string; fix the normalizer.")),
+                "Replace" => new NormalizerStep.ReplaceStep(LiteralPattern(s, "Replace normalizer", path), GetString(s, "content") ?? ""),
+                var t => throw new InvalidDataException(
+                    $"{path} has normalizer \"{t}\"; only NFC, Prepend and Replace (with a String pattern) are supported, as in Qwen, Llama and Gemma."),
+            });
+        return result;
     }
 
-    private static IReadOnlyList<CodePointRegex> ReadPreTokenizer(JsonElement root, string path)
+    private static string LiteralPattern(JsonElement step, string what, string path) =>
+        step.TryGetProperty("pattern", out var pat) && GetString(pat, "String") is { Length: > 0 } literal
+            ? literal
+            : throw new InvalidDataException($"{path} has a {what} whose pattern is not a non-empty {{\"String\": ...}}; only literal patterns are supported there.");
+
+    private static (List<PreTokenizerStep> Steps, bool SawByteLevel) ReadPreTokenizer(JsonElement root, string path)
     {
-        if (!root.TryGetProperty("pre_tokenizer", out var pt) || pt.ValueKind == JsonValueKind.Null)
-            throw new InvalidDataException($"{path} has no pre_tokenizer; byte-level BPE needs Sequence[Split, ByteLevel] or ByteLevel, as in Qwen and Llama 3.");
+        var result = new List<PreTokenizerStep>();
+        if (!root.TryGetProperty("pre_tokenizer", out var pt) || pt.ValueKind == JsonValueKind.Null) return (result, false);
         var steps = GetString(pt, "type") == "Sequence" && pt.TryGetProperty("pretokenizers", out var list)
             ? list.EnumerateArray().ToArray()
             : [pt];
-        var regexes = new List<CodePointRegex>();
         var sawByteLevel = false;
         foreach (var s in steps)
         {
@@ -468,28 +613,80 @@ public sealed class HfTokenizer
             {
                 case "Split":
                     s.TryGetProperty("pattern", out var pat);
-                    var source = pat.ValueKind == JsonValueKind.Object
-                        ? GetString(pat, "Regex") ?? (GetString(pat, "String") is { } lit ? Regex.Escape(lit) : null)
-                        : null;
-                    if (source is null || GetString(s, "behavior") != "Isolated" || GetBool(s, "invert"))
-                        throw new InvalidDataException($"{path} has a Split pre-tokenizer other than a Regex/String pattern with behavior Isolated and invert false; only the Qwen/Llama 3 form is supported.");
-                    regexes.Add(CompileSplit(source, path));
+                    var behavior = GetString(s, "behavior");
+                    if (GetBool(s, "invert"))
+                        throw new InvalidDataException($"{path} has a Split pre-tokenizer with invert true, which is not supported; only the Qwen/Llama 3/Gemma forms are.");
+                    if (GetString(pat, "String") is { Length: > 0 } literal
+                        && Enum.TryParse<PreTokenizerStep.SplitBehavior>(behavior, ignoreCase: false, out var b))
+                        result.Add(new PreTokenizerStep.StringSplit(literal, b));
+                    else if (GetString(pat, "Regex") is { } source && behavior == "Isolated")
+                        result.Add(new PreTokenizerStep.RegexIsolated(CompileSplit(source, path)));
+                    else
+                        throw new InvalidDataException($"{path} has a Split pre-tokenizer with pattern {pat.GetRawText()} and behavior \"{behavior}\"; only a Regex with Isolated, or a String with Isolated, Removed, MergedWithPrevious or MergedWithNext, is supported.");
                     break;
                 case "ByteLevel":
                     sawByteLevel = true;
                     if (GetBool(s, "add_prefix_space"))
                         throw new InvalidDataException($"{path} has a ByteLevel pre-tokenizer with add_prefix_space true, which is not supported; set it to false (Qwen and Llama 3 do).");
                     if (!s.TryGetProperty("use_regex", out var ur) || ur.ValueKind != JsonValueKind.False)
-                        regexes.Add(CompileSplit(Gpt2SplitRegex, path));
+                        result.Add(new PreTokenizerStep.RegexIsolated(CompileSplit(Gpt2SplitRegex, path)));
+                    break;
+                case "Metaspace":
+                    result.Add(new PreTokenizerStep.Metaspace(ReadReplacement(s, path), ReadPrependScheme(s, path),
+                        !s.TryGetProperty("split", out var split) || split.ValueKind != JsonValueKind.False));
                     break;
                 default:
-                    throw new InvalidDataException($"{path} has pre-tokenizer \"{GetString(s, "type")}\"; only Split and ByteLevel are supported, as in Qwen and Llama 3.");
+                    throw new InvalidDataException($"{path} has pre-tokenizer \"{GetString(s, "type")}\"; only Split, ByteLevel and Metaspace are supported, as in Qwen, Llama and Gemma.");
             }
         }
-        if (!sawByteLevel)
-            throw new InvalidDataException($"{path} has no ByteLevel pre-tokenizer, so it is not byte-level BPE; use a Qwen or Llama 3 tokenizer.json.");
-        return regexes;
+        return (result, sawByteLevel);
     }
+
+    private static string ReadReplacement(JsonElement metaspace, string path) =>
+        GetString(metaspace, "replacement") is { } r && r.EnumerateRunes().Count() == 1
+            ? r
+            : throw new InvalidDataException($"{path} has a Metaspace step whose replacement is not one character; set \"replacement\": \"▁\".");
+
+    /// <summary>"always" / "first" / "never", or the older add_prefix_space (true = always, false = never).</summary>
+    private static string ReadPrependScheme(JsonElement metaspace, string path)
+    {
+        if (GetString(metaspace, "prepend_scheme") is { } scheme)
+            return scheme is "always" or "first" or "never"
+                ? scheme
+                : throw new InvalidDataException($"{path} has a Metaspace prepend_scheme \"{scheme}\"; use \"always\", \"first\" or \"never\".");
+        return !metaspace.TryGetProperty("add_prefix_space", out var add) || add.ValueKind != JsonValueKind.False ? "always" : "never";
+    }
+
+    private static List<DecoderStep> ReadDecoder(JsonElement decoder, string path)
+    {
+        var result = new List<DecoderStep>();
+        if (decoder.ValueKind is JsonValueKind.Undefined or JsonValueKind.Null) return result;
+        var steps = GetString(decoder, "type") == "Sequence" && decoder.TryGetProperty("decoders", out var list)
+            ? list.EnumerateArray().ToArray()
+            : [decoder];
+        foreach (var s in steps)
+            result.Add(GetString(s, "type") switch
+            {
+                "Replace" => new DecoderStep.Replace(LiteralPattern(s, "Replace decoder", path), GetString(s, "content") ?? ""),
+                "ByteFallback" => new DecoderStep.ByteFallback(),
+                "Fuse" => new DecoderStep.Fuse(),
+                "Strip" => new DecoderStep.Strip(
+                    GetString(s, "content") is { } c && c.EnumerateRunes().Count() == 1 ? c : throw new InvalidDataException(
+                        $"{path} has a Strip decoder whose content is not one character; fix the decoder."),
+                    GetInt(s, "start"), GetInt(s, "stop")),
+                "Metaspace" => new DecoderStep.Metaspace(ReadReplacement(s, path), ReadPrependScheme(s, path) != "never"),
+                var t => throw new InvalidDataException(
+                    $"{path} has decoder \"{t}\"; a sentencepiece-style tokenizer supports Replace, ByteFallback, Fuse, Strip and Metaspace, as in Llama 2 and Gemma."),
+            });
+        return result;
+    }
+
+    private static int GetInt(JsonElement e, string name) =>
+        e.TryGetProperty(name, out var v) && v.ValueKind == JsonValueKind.Number && v.TryGetInt32(out var i) && i >= 0 ? i : 0;
+
+    private static bool? GetOptionalBool(JsonElement e, string name) =>
+        e.ValueKind == JsonValueKind.Object && e.TryGetProperty(name, out var v) && v.ValueKind is JsonValueKind.True or JsonValueKind.False
+            ? v.GetBoolean() : null;
 
     private static CodePointRegex CompileSplit(string pattern, string path)
     {
@@ -520,14 +717,14 @@ public sealed class HfTokenizer
         return (prefix.ToArray(), suffix.ToArray());
     }
 
-    private static BpeTokenizer CreateBpe(Dictionary<string, int> vocab, List<string> merges, string path)
+    private static BpeTokenizer CreateBpe(Dictionary<string, int> vocab, List<string> merges, bool byteLevel, string path)
     {
         try
         {
             return BpeTokenizer.Create(new BpeOptions(vocab)
             {
                 Merges = merges,
-                ByteLevel = true,
+                ByteLevel = byteLevel,
                 PreTokenizer = WholeText.Instance,
             });
         }

@@ -108,7 +108,7 @@ public sealed class LoraAdapters : IDisposable
         ["base_model_name_or_path"] = baseModel,
         ["r"] = c.Rank,
         ["lora_alpha"] = c.Alpha,
-        ["lora_dropout"] = c.Dropout,
+        ["lora_dropout"] = ModelConfig.JsonFloat(c.Dropout),   // a float in PEFT's LoraConfig ("0.0", not "0")
         ["target_modules"] = new JsonArray(c.TargetModules.Select(t => (JsonNode)t).ToArray()),
         ["bias"] = "none",
         ["fan_in_fan_out"] = false,
@@ -163,26 +163,11 @@ public sealed class LoraAdapters : IDisposable
     public void LoadWeights(string path)
     {
         if (!File.Exists(path)) throw new CompactException($"{path}: adapter weights not found.");
-        using var f = SafeTensorsFile.Open(path);
+        using var reader = CheckpointReader.OpenFile(path);
         // PEFT also writes keys with the adapter name (".lora_A.default.weight") in some versions: accept both.
         static string Norm(string k) => k.Replace(".lora_A.default.weight", ".lora_A.weight").Replace(".lora_B.default.weight", ".lora_B.weight");
-        var fileKeys = f.Entries.ToDictionary(e => Norm(e.Name), e => e);
-        var expected = NamedParameters().ToList();
-        var missing = expected.Where(p => !fileKeys.ContainsKey(p.Key)).Select(p => p.Key).ToList();
-        var unexpected = fileKeys.Keys.Except(expected.Select(p => p.Key)).ToList();
-        var shape = expected.Where(p => fileKeys.TryGetValue(p.Key, out var e) && !e.Shape.SequenceEqual(p.Param.shape)).Select(p => p.Key).ToList();
-        if (missing.Count + unexpected.Count + shape.Count > 0)
-            throw new CompactException($"{path}: adapter does not fit this model"
-                + (missing.Count > 0 ? $"; missing {missing.Count} (e.g. {missing[0]})" : "")
-                + (unexpected.Count > 0 ? $"; unexpected {unexpected.Count} (e.g. {unexpected[0]})" : "")
-                + (shape.Count > 0 ? $"; wrong shape {shape.Count} (e.g. {shape[0]})" : "")
-                + ". Was it trained on this base model?");
-        using var _ = torch.no_grad();
-        foreach (var (key, p) in expected)
-        {
-            using var t = f.ReadTensor(fileKeys[key]);
-            p.copy_(t);
-        }
+        StrictLoad.Into(reader, NamedParameters().ToDictionary(p => p.Key, p => (Tensor)p.Param),
+            "adapter does not fit this model", "Was it trained on this base model?", keyOf: Norm);
     }
 
     /// <summary>W ← W + weight·B·A·scaling in the base weight's dtype, then removes the adapters.</summary>

@@ -292,7 +292,7 @@ public class BenchmarkReaderTests
         {
             File.WriteAllText(path, "{\"text\": \"hello\"}\n");
             var e = Assert.Throws<InvalidDataException>(() => BenchmarkLoader.Load("auto", path));
-            Assert.Equal($"{path}:1: cannot tell which benchmark this is from its first record (keys: text); pass the benchmark name (gsm8k, svamp, math500, csqa, strategyqa, gpqa) instead of auto.", e.Message);
+            Assert.Equal($"{path}:1: cannot tell which benchmark this is from its first record (keys: text); pass the benchmark name (gsm8k, svamp, math500, csqa, strategyqa, gpqa, arc) instead of auto.", e.Message);
         }
         finally { File.Delete(path); }
     }
@@ -307,7 +307,7 @@ public class BenchmarkReaderTests
     public void Unknown_name_and_missing_file()
     {
         var e = Assert.Throws<ArgumentException>(() => BenchmarkLoader.Load("mmlu", BenchmarkFiles.PathOf("gsm8k_test.jsonl")));
-        Assert.StartsWith("Unknown benchmark \"mmlu\"; use one of gsm8k, svamp, math500, csqa, strategyqa, gpqa or auto.", e.Message);
+        Assert.StartsWith("Unknown benchmark \"mmlu\"; use one of gsm8k, svamp, math500, csqa, strategyqa, gpqa, arc or auto.", e.Message);
         Assert.Throws<FileNotFoundException>(() => BenchmarkLoader.Load("gsm8k", "/nonexistent/gsm8k.jsonl"));
     }
 }

