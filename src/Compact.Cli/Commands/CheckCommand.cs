@@ -33,7 +33,7 @@ public static class CheckCommand
             output.WriteLine(new System.Text.Json.Nodes.JsonObject
             {
                 ["correct"] = r.Correct, ["extracted"] = r.Extracted, ["normalized"] = r.Normalized, ["reason"] = r.Reason,
-            }.ToJsonString());
+            }.ToJsonString(Compact.Util.Jsonl.Options));
         else output.WriteLine($"{(r.Correct ? "correct" : "wrong")}: extracted {r.Extracted ?? "(nothing)"}, {r.Reason}");
         return r.Correct ? 0 : 1;
     }

@@ -57,6 +57,11 @@ public static class DistillCommand
     static readonly Option<string> Method = new("--method") { Description = "compact, uniform, single, mot or mcc.", DefaultValueFactory = _ => "compact" };
     static readonly Option<string?> Teacher = new("--teacher") { Description = "The teacher for --method single." };
     static readonly Option<double> MccWeight = new("--mcc-weight") { Description = "MCC-KD: weight a of the symmetric KL on the answer span.", DefaultValueFactory = _ => 0.1 };
+    static readonly Option<int?> MinRationales = new("--min-rationales")
+    {
+        Description = "Skip (and count) questions with fewer usable rationales than this; default 2 for compact, uniform, mot and mcc, 1 for single.",
+        Validators = { r => { if (r.GetValueOrDefault<int?>() is < 1) r.AddError("--min-rationales must be 1 or more."); } },
+    };
     static readonly Option<int> MotRounds = new("--mot-rounds") { Description = "MoT: merge rounds; the budget (--epochs or --max-steps) is split across them.", DefaultValueFactory = _ => 2 };
     static readonly TrainOptions T = new(TrainDefaults.Distill);
     static readonly CompactFlags C = new();
@@ -65,7 +70,7 @@ public static class DistillCommand
     {
         var c = new Command("distill", "Multi-teacher CoT distillation: COMPACT (default) or a baseline (uniform, single, mot, mcc) and ablations.")
         {
-            Model, Data, Out, Method, Teacher, MccWeight, MotRounds,
+            Model, Data, Out, Method, Teacher, MccWeight, MotRounds, MinRationales,
         };
         foreach (var o in C.All) c.Add(o);
         foreach (var o in T.All) c.Add(o);
@@ -86,7 +91,7 @@ public static class DistillCommand
     /// <summary>Loads the dataset and builds every question's branches, reporting what was dropped. Questions whose
     /// branches disagree on the answer span (<see cref="QuestionBranches.Problem"/>) are skipped and counted.</summary>
     public static List<QuestionBranches> Prepare(string data, ChatFormat chat, AnswerSuffix suffix, int maxSeqLen, TruncationMode mode, bool skipBad,
-        string? system, string? onlyTeacher, TextWriter output, bool referenceCode = false)
+        string? system, string? onlyTeacher, TextWriter output, bool referenceCode = false, int minRationales = 1)
     {
         var (questions, problems) = MultiTeacherData.Load(data, skipBad);
         foreach (var pr in problems.Take(10)) output.WriteLine($"  skipped {pr}");
@@ -98,12 +103,15 @@ public static class DistillCommand
         var refused = built.Where(b => b.Problem is not null).ToList();
         foreach (var r in refused.Take(10)) output.WriteLine($"  skipped {r.Problem}");
         var usable = built.Where(b => b.K > 0 && b.Problem is null).ToList();
+        var few = usable.Count(b => b.K < minRationales);
+        if (few > 0) usable = usable.Where(b => b.K >= minRationales).ToList();
         output.WriteLine($"{data}: {questions.Count} questions, {usable.Sum(b => b.K)} branches from {MultiTeacherData.Teachers(questions).Count} teachers; "
             + $"{truncated} truncated, {dropped} dropped as too long, {built.Count(b => b.K == 0)} questions without a usable branch, "
-            + $"{refused.Count} questions skipped for an empty or differing answer span, {problems.Count} bad lines skipped");
+            + $"{refused.Count} questions skipped for an empty or differing answer span, {few} with fewer than {minRationales} usable rationales (--min-rationales), {problems.Count} bad lines skipped");
         if (usable.Count == 0)
             throw new CompactException(refused.Count > 0 && built.All(b => b.K == 0 || b.Problem is not null)
                 ? $"{data}: every question was skipped ({refused[0].Problem}); check the answers and --answer-suffix, or run `compact data check {data} --model MODEL`."
+                : few > 0 ? $"{data}: no question has {minRationales} usable rationales; lower --min-rationales or collect more teachers' rationales."
                 : $"{data}: no question has a branch that fits --max-seq-len {maxSeqLen}.");
         return usable;
     }
@@ -123,7 +131,8 @@ public static class DistillCommand
         if (method == DistillMethod.Uniform && p.GetResult(C.Lambda) is not { Implicit: false }) options = options with { Lambda = 0 };
         using var student = Student.Load(T.Student(p, p.GetValue(Model)!));
         var questions = Prepare(p.GetValue(Data)!, student.Chat, new AnswerSuffix(p.GetValue(C.Suffix)!), p.GetValue(T.MaxSeqLen),
-            TrainOptions.ParseTruncation(p.GetValue(T.Truncation)!), p.GetValue(T.SkipBadLines), p.GetValue(T.System_), teacher, output, options.ReferenceCode);
+            TrainOptions.ParseTruncation(p.GetValue(T.Truncation)!), p.GetValue(T.SkipBadLines), p.GetValue(T.System_), teacher, output, options.ReferenceCode,
+            p.GetValue(MinRationales) ?? Teach.Rationales.DefaultMin(method.ToString().ToLowerInvariant()));
         var eo = T.Engine(p, outDir, $"distill {method.ToString().ToLowerInvariant()}", p.GetValue(T.BatchSize));
         using var cts = TrainOptions.CancelOnCtrlC();
         var progress = new ProgressHost(output);
@@ -138,11 +147,11 @@ public static class DistillCommand
                 Engine = eo with { MicroBatch = Math.Max(1, eo.MicroBatch * eo.GradAccum), GradAccum = 1 },
             };
             Directory.CreateDirectory(outDir);
-            IO.AtomicFile.WriteAllText(Path.Combine(outDir, Engine.RunConfigFile), cfg.ToJsonString(new System.Text.Json.JsonSerializerOptions { WriteIndented = true }));
+            IO.AtomicFile.WriteAllText(Path.Combine(outDir, Engine.RunConfigFile), cfg.ToJsonString(Compact.Util.Jsonl.Indented));
             var sw = System.Diagnostics.Stopwatch.StartNew();
             var result = MotRunner.Run(student, questions, mo, output, progress, cts.Token);
             output.WriteLine($"distill mot: {mo.Rounds} rounds × {questions.SelectMany(q => q.Branches.Select(b => b.Teacher)).Distinct().Count()} teachers, {sw.Elapsed:hh\\:mm\\:ss} → {result}");
-            IO.AtomicFile.WriteAllText(Path.Combine(outDir, "summary.json"), new JsonObject { ["verb"] = "distill", ["method"] = "mot", ["output"] = Path.GetFullPath(result) }.ToJsonString());
+            IO.AtomicFile.WriteAllText(Path.Combine(outDir, "summary.json"), new JsonObject { ["verb"] = "distill", ["method"] = "mot", ["output"] = Path.GetFullPath(result) }.ToJsonString(Compact.Util.Jsonl.Options));
             return 0;
         }
         var objective = new CompactObjective(student.Model, student.Tokenizer, options);

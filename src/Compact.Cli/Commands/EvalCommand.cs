@@ -145,9 +145,9 @@ public static partial class EvalCommand
             ["out"] = a.Out, ["limit"] = a.Limit, ["seed"] = a.Seed, ["max_new_tokens"] = a.MaxNewTokens, ["batch_size"] = a.BatchSize,
             ["instruction"] = a.Instruction, ["few_shot"] = a.FewShot, ["device"] = a.Device, ["dtype"] = a.DType,
         };
-        output.WriteLine($"compact eval config: {config.ToJsonString()}");
+        output.WriteLine($"compact eval config: {config.ToJsonString(Compact.Util.Jsonl.Options)}");
         Directory.CreateDirectory(a.Out);
-        AtomicFile.WriteAllText(Path.Combine(a.Out, "eval_config.json"), config.ToJsonString(new JsonSerializerOptions { WriteIndented = true }));
+        AtomicFile.WriteAllText(Path.Combine(a.Out, "eval_config.json"), config.ToJsonString(Compact.Util.Jsonl.Indented));
 
         if (a.EscapeSpecialInContent && endpoints.Count > 0)
             output.WriteLine("Note: --escape-special-in-content applies to the local models; each server encodes its prompts itself (compact serve has the same flag).");

@@ -45,7 +45,7 @@ public static class GenerateCommand
                 ["generated_ids"] = new JsonArray(r.NewIds.Select(x => (JsonNode)x).ToArray()),
                 ["text"] = r.Text,
                 ["finish_reason"] = r.FinishReason,
-            }.ToJsonString());
+            }.ToJsonString(Compact.Util.Jsonl.Options));
         }
         else output.WriteLine(r.Text);
         return 0;

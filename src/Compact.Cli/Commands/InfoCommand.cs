@@ -69,7 +69,7 @@ public static class InfoCommand
             var lc = LoraAdapters.ReadConfig(adapter);
             info["adapter"] = new JsonObject { ["path"] = Path.GetFullPath(adapter), ["r"] = lc.Rank, ["alpha"] = lc.Alpha, ["targets"] = string.Join(",", lc.TargetModules) };
         }
-        if (json) { output.WriteLine(info.ToJsonString(new JsonSerializerOptions { WriteIndented = true })); return 0; }
+        if (json) { output.WriteLine(info.ToJsonString(Compact.Util.Jsonl.Indented)); return 0; }
         int w = info.Max(kv => kv.Key.Length);
         foreach (var (k, v) in info)
         {

@@ -69,7 +69,7 @@ public static class InitCommand
         var gen = new JsonObject { ["eos_token_id"] = new JsonArray(tok.EosIds.Select(x => (JsonNode)x).ToArray()) };
         if (tok.BosId is { } b) gen["bos_token_id"] = b;
         gen["pad_token_id"] = tok.PadId;
-        AtomicFile.WriteAllText(Path.Combine(a.Out, "generation_config.json"), gen.ToJsonString(new JsonSerializerOptions { WriteIndented = true }));
+        AtomicFile.WriteAllText(Path.Combine(a.Out, "generation_config.json"), gen.ToJsonString(Compact.Util.Jsonl.Indented));
         output.WriteLine($"Wrote {preset.Name} ({cfg.Architecture}, {cfg.ParameterCount():N0} parameters, vocabulary {cfg.VocabSize}, {a.DType}) to {a.Out}");
         return 0;
     }

@@ -34,7 +34,7 @@ public static class TokenizeCommand
                 ["pieces"] = new JsonArray(pieces.Select(p => (JsonNode)p).ToArray()),
                 ["count"] = ids.Count,
             };
-            output.WriteLine(o.ToJsonString());
+            output.WriteLine(o.ToJsonString(Compact.Util.Jsonl.Options));
             return 0;
         }
         output.WriteLine($"{ids.Count} tokens");

@@ -132,7 +132,7 @@ public sealed class TrainOptions(TrainDefaults d)
 
     /// <summary>Prints the resolved configuration (torchtune's habit) and the end-of-run summary files.</summary>
     public static void PrintConfig(TextWriter output, string verb, JsonObject cfg) =>
-        output.WriteLine($"compact {verb} config: {cfg.ToJsonString()}");
+        output.WriteLine($"compact {verb} config: {cfg.ToJsonString(Compact.Util.Jsonl.Options)}");
 
     public static int Finish(TextWriter output, string verb, TrainSummary s, string outDir, Func<string> export, JsonObject? extra = null)
     {
@@ -148,7 +148,7 @@ public sealed class TrainOptions(TrainDefaults d)
             ["seconds"] = Math.Round(s.Seconds, 1), ["tokens_per_s"] = Math.Round(s.TokensPerSecond, 1), ["output"] = Path.GetFullPath(result),
         };
         if (extra is not null) foreach (var (k, v) in extra) summary[k] = v?.DeepClone();
-        AtomicFile.WriteAllText(Path.Combine(outDir, "summary.json"), summary.ToJsonString(new JsonSerializerOptions { WriteIndented = true }));
+        AtomicFile.WriteAllText(Path.Combine(outDir, "summary.json"), summary.ToJsonString(Compact.Util.Jsonl.Indented));
         output.WriteLine($"{verb}: {s.Steps} steps, final loss {s.FinalLoss:0.0000}, {s.TokensPerSecond:0} tok/s, {TimeSpan.FromSeconds(s.Seconds):hh\\:mm\\:ss} → {result}");
         return 0;
     }

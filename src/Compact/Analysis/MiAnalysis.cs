@@ -83,7 +83,7 @@ public static class MiAnalysis
             Plot(Path.Combine(o.OutDir, png), $"Information gain along {teacher}'s chain, question {q.Id}", curves[i], o.Compact.Estimator);
             result.Add(new MiQuestion(q.Id, teacher, q.Answer, png, curves[i]));
         }
-        AtomicFile.WriteAllText(Path.Combine(o.OutDir, JsonFile), ToJson(result, o).ToJsonString(new JsonSerializerOptions { WriteIndented = true }));
+        AtomicFile.WriteAllText(Path.Combine(o.OutDir, JsonFile), ToJson(result, o).ToJsonString(Compact.Util.Jsonl.Indented));
         return result;
     }
 

@@ -200,7 +200,7 @@ public static class PcaShift
     public static void Write(string outDir, ShiftResult r)
     {
         Directory.CreateDirectory(outDir);
-        AtomicFile.WriteAllText(Path.Combine(outDir, JsonFile), ToJson(r).ToJsonString(new JsonSerializerOptions { WriteIndented = true }));
+        AtomicFile.WriteAllText(Path.Combine(outDir, JsonFile), ToJson(r).ToJsonString(Compact.Util.Jsonl.Indented));
         AtomicFile.WriteAllText(Path.Combine(outDir, CsvFile), Tables.Csv(CsvHeaders, CsvRows(r)));
         Plots.Lines(Path.Combine(outDir, PlotFile), $"PCA shift from {r.Base.Name} ({r.Components} components, {r.Prompts} prompts, {r.Pooling.ToString().ToLowerInvariant()} pooling)",
             "layer (0 = embeddings)", "‖Vₖ(μ tuned − μ base)‖",

@@ -159,10 +159,10 @@ public static class DemoRunner
         var compare = Enumerable.Range(0, s.OriginalQuestions).Select(i => { var c = World.Comparison(rng); return new BenchItem($"cmp-{i}", c.Question, c.Answer, AnswerKind.YesNo); }).ToList();
         var trainPath = Path.Combine(dir, "train.jsonl");
         AtomicFile.WriteAllText(trainPath, string.Concat(train.Select(p =>
-            new JsonObject { ["id"] = p.Id, ["question"] = p.Text, ["answer"] = p.Answer.ToString(CultureInfo.InvariantCulture) }.ToJsonString() + "\n")));
+            new JsonObject { ["id"] = p.Id, ["question"] = p.Text, ["answer"] = p.Answer.ToString(CultureInfo.InvariantCulture) }.ToJsonString(Compact.Util.Jsonl.Options) + "\n")));
         foreach (var (name, items) in new[] { ("test_id", id), ("test_hard", hard), ("orig_facts", facts), ("orig_compare", compare) })
             AtomicFile.WriteAllText(Path.Combine(dir, name + ".jsonl"), string.Concat(items.Select(i =>
-                new JsonObject { ["id"] = i.Id, ["question"] = i.Question, ["answer"] = i.Gold, ["kind"] = i.Kind.ToString().ToLowerInvariant() }.ToJsonString() + "\n")));
+                new JsonObject { ["id"] = i.Id, ["question"] = i.Question, ["answer"] = i.Gold, ["kind"] = i.Kind.ToString().ToLowerInvariant() }.ToJsonString(Compact.Util.Jsonl.Options) + "\n")));
         return new WorldFiles(train, id, hard, facts, compare, trainPath);
     }
 
@@ -219,7 +219,7 @@ public static class DemoRunner
             Directory.Move(tmp, init);
         }
         var dataPath = Path.Combine(work, "pretrain.jsonl");
-        AtomicFile.WriteAllText(dataPath, string.Concat(corpus.Select(x => new JsonObject { ["question"] = x.Q, ["target"] = x.T }.ToJsonString() + "\n")));
+        AtomicFile.WriteAllText(dataPath, string.Concat(corpus.Select(x => new JsonObject { ["question"] = x.Q, ["target"] = x.T }.ToJsonString(Compact.Util.Jsonl.Options) + "\n")));
         using var st = Student.Load(new StudentOptions { ModelDir = init, Full = true, Seed = o.Seed });
         var (examples, _) = SftData.Load(dataPath, st.Chat, 256, TruncationMode.Drop, false);
         var eo = new EngineOptions
@@ -339,7 +339,7 @@ public static class DemoRunner
         AtomicFile.WriteAllText(Path.Combine(dir, "summary.json"), new JsonObject
         {
             ["method"] = m.Name, ["seed"] = seed, ["output"] = Path.GetFullPath(result),
-        }.ToJsonString(new JsonSerializerOptions { WriteIndented = true }));
+        }.ToJsonString(Compact.Util.Jsonl.Indented));
         log.WriteLine($"{m.Name} seed {seed} → {result}");
         return dir;
     }
@@ -504,7 +504,7 @@ public static class DemoRunner
         {
             Intro = intro, TableHeaders = headers, TableRows = tableRows, WeightHeaders = wHeaders, WeightRows = wRows,
         };
-        AtomicFile.WriteAllText(Path.Combine(o.Out, ResultsFile), ToJson(summary).ToJsonString(new JsonSerializerOptions { WriteIndented = true }));
+        AtomicFile.WriteAllText(Path.Combine(o.Out, ResultsFile), ToJson(summary).ToJsonString(Compact.Util.Jsonl.Indented));
         return summary;
     }
 

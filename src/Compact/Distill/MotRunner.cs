@@ -72,7 +72,7 @@ public sealed class MotRunner
         var outModel = Path.Combine(o.OutDir, "model");
         student.Model.Save(outModel);
         Student.CopyTokenizerFiles(student.Options.ModelDir, outModel);
-        AtomicFile.WriteAllText(Path.Combine(o.OutDir, "mot_summary.json"), summary.ToJsonString(new JsonSerializerOptions { WriteIndented = true }));
+        AtomicFile.WriteAllText(Path.Combine(o.OutDir, "mot_summary.json"), summary.ToJsonString(Compact.Util.Jsonl.Indented));
         return outModel;
     }
 

@@ -122,7 +122,7 @@ public static class MultiTeacherData
     }
 
     public static void Write(string path, IEnumerable<MtQuestion> questions) =>
-        AtomicFile.WriteAllText(path, string.Concat(questions.Select(q => q.ToJson().ToJsonString() + "\n")));
+        AtomicFile.WriteAllText(path, string.Concat(questions.Select(q => q.ToJson().ToJsonString(Compact.Util.Jsonl.Options) + "\n")));
 
     /// <summary>Teacher names in order of first appearance.</summary>
     public static IReadOnlyList<string> Teachers(IEnumerable<MtQuestion> qs) =>

@@ -26,7 +26,7 @@ public static class Scoring
                 task.Increment();
             }
         });
-        AtomicFile.WriteAllText(outPath, string.Concat(lines.Select(l => l.ToJsonString() + "\n")));
+        AtomicFile.WriteAllText(outPath, string.Concat(lines.Select(l => l.ToJsonString(Compact.Util.Jsonl.Options) + "\n")));
         return Summarize(lines);
     }
 

@@ -141,7 +141,7 @@ public sealed class EvalReport(IReadOnlyList<string> models, IReadOnlyList<strin
     /// <summary>Writes results.json, results.md and results.csv into <paramref name="outDir"/>, each atomically.</summary>
     public void Write(string outDir)
     {
-        AtomicFile.WriteAllText(Path.Combine(outDir, "results.json"), ToJson().ToJsonString(new JsonSerializerOptions { WriteIndented = true }));
+        AtomicFile.WriteAllText(Path.Combine(outDir, "results.json"), ToJson().ToJsonString(Compact.Util.Jsonl.Indented));
         AtomicFile.WriteAllText(Path.Combine(outDir, "results.md"), Markdown());
         AtomicFile.WriteAllText(Path.Combine(outDir, "results.csv"), Csv());
     }

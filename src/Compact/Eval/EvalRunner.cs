@@ -289,7 +289,7 @@ public static class EvalRunner
                 return;
             }
         }
-        AtomicFile.WriteAllText(settingsPath, settings.ToJsonString(new JsonSerializerOptions { WriteIndented = true }));
+        AtomicFile.WriteAllText(settingsPath, settings.ToJsonString(Compact.Util.Jsonl.Indented));
     }
 
     static string Show(JsonNode? n)

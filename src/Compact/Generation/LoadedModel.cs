@@ -38,10 +38,10 @@ public sealed class LoadedModel : IDisposable
 
     /// <summary>Greedy or sampled completions for several prompts at once.</summary>
     public IReadOnlyList<GenerationResult> Generate(IReadOnlyList<IReadOnlyList<int>> prompts, GenerationOptions o, CancellationToken ct = default,
-        Action<int, int>? onToken = null)
+        Action<int, int>? onToken = null, Action<TorchSharp.torch.Tensor>? onLogits = null)
     {
         var opts = o.EosIds.Count > 0 ? o : o with { EosIds = Tokenizer.EosIds.Append(Chat.EndOfTurnId).Distinct().ToList() };
-        return TextGenerator.Generate(Model, prompts, opts, ids => Tokenizer.Decode(ids, skipSpecialTokens: true), Tokenizer.PadId, ct, onToken);
+        return TextGenerator.Generate(Model, prompts, opts, ids => Tokenizer.Decode(ids, skipSpecialTokens: true), Tokenizer.PadId, ct, onToken, onLogits);
     }
 
     public void Dispose()

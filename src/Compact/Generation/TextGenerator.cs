@@ -23,8 +23,10 @@ public sealed record GenerationResult(IReadOnlyList<int> PromptIds, IReadOnlyLis
 public static class TextGenerator
 {
     /// <param name="onToken">Called with (row, token id) for every token kept, as it is generated (streaming).</param>
+    /// <param name="onLogits">Called each step, before the tokens are chosen and onToken runs, with the raw (B, V) float32 logits
+    /// (before temperature); the tensor lives until the step ends (log-probabilities for `serve`).</param>
     public static IReadOnlyList<GenerationResult> Generate(CausalLM model, IReadOnlyList<IReadOnlyList<int>> prompts, GenerationOptions o,
-        Func<IReadOnlyList<int>, string> decode, int padId, CancellationToken ct = default, Action<int, int>? onToken = null)
+        Func<IReadOnlyList<int>, string> decode, int padId, CancellationToken ct = default, Action<int, int>? onToken = null, Action<Tensor>? onLogits = null)
     {
         if (prompts.Count == 0) return [];
         if (prompts.Any(p => p.Count == 0)) throw new CompactException("a prompt encodes to zero tokens; give a non-empty prompt.");
@@ -73,6 +75,7 @@ public static class TextGenerator
                 // Positions: count of real tokens before each position (left padding does not shift them).
                 using var o1 = model.Forward(input, am, cache);
                 var logits = model.Logits(o1.Hidden.narrow(1, stepLen - 1, 1).squeeze(1)).to(ScalarType.Float32);   // (B, V)
+                onLogits?.Invoke(logits);
                 var next = Choose(logits, o, gen);
                 var nextArr = next.cpu().data<long>().ToArray();
                 for (int r = 0; r < b; r++)

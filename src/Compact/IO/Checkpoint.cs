@@ -161,7 +161,7 @@ public static class CheckpointWriter
                 ["metadata"] = new JsonObject { ["total_size"] = tensors.Sum(t => t.ByteLength) },
                 ["weight_map"] = weightMap,
             };
-            AtomicFile.WriteAllText(Path.Combine(dir, index), idx.ToJsonString(new JsonSerializerOptions { WriteIndented = true }));
+            AtomicFile.WriteAllText(Path.Combine(dir, index), idx.ToJsonString(Compact.Util.Jsonl.Indented));
             written.Add(index);
         }
         // Remove stale weight files of a previous save with a different layout.

@@ -127,7 +127,7 @@ public static class Llama2c
         Directory.CreateDirectory(outDir);
         m.Save(outDir);
         var gen = new System.Text.Json.Nodes.JsonObject { ["bos_token_id"] = 1, ["eos_token_id"] = 2 };
-        AtomicFile.WriteAllText(Path.Combine(outDir, "generation_config.json"), gen.ToJsonString(new System.Text.Json.JsonSerializerOptions { WriteIndented = true }));
+        AtomicFile.WriteAllText(Path.Combine(outDir, "generation_config.json"), gen.ToJsonString(Compact.Util.Jsonl.Indented));
         if (sentencePieceModel is not null)
         {
             // The sentencepiece model is kept as tokenizer.model and converted to the tokenizer.json that Hugging Face's

@@ -276,7 +276,7 @@ public sealed class CausalLM : nn.Module
         {
             var o = Config.ToJson();
             if (dtype is { } d) o["torch_dtype"] = DTypeName(d);
-            json = o.ToJsonString(new JsonSerializerOptions { WriteIndented = true });
+            json = o.ToJsonString(Compact.Util.Jsonl.Indented);
         }
         AtomicFile.WriteAllText(Path.Combine(dir, "config.json"), json);
     }

@@ -235,7 +235,7 @@ public static class RunReport
             if (method.Length > 0 && !cfg.ContainsKey("method")) items.Insert(0, ("method", method));
             blocks.Add(new Heading("Settings"));
             if (items.Count > 0) blocks.Add(new KeyValues(null, items));
-            blocks.Add(new Details($"Full configuration ({cfg.Count} settings)", cfg.ToJsonString(new JsonSerializerOptions { WriteIndented = true }),
+            blocks.Add(new Details($"Full configuration ({cfg.Count} settings)", cfg.ToJsonString(Compact.Util.Jsonl.Indented),
                 Path.Combine(dir, Engine.RunConfigFile)));
         }
 
@@ -320,7 +320,7 @@ public static class RunReport
             if (node is not null) blocks.AddRange(JsonBlocks(node, null));
         }
         var cfg = ReadObject(Path.Combine(dir, Engine.RunConfigFile));
-        if (cfg is not null) blocks.Add(new Details("Configuration", cfg.ToJsonString(new JsonSerializerOptions { WriteIndented = true }), Path.Combine(dir, Engine.RunConfigFile)));
+        if (cfg is not null) blocks.Add(new Details("Configuration", cfg.ToJsonString(Compact.Util.Jsonl.Indented), Path.Combine(dir, Engine.RunConfigFile)));
         var mdText = File.Exists(md) ? File.ReadAllText(md) : "";
         foreach (var p in Directory.GetFiles(dir, "*.png").Order(StringComparer.Ordinal))
             if (!Path.GetFileName(p).StartsWith('.') && !mdText.Contains(Path.GetFileName(p), StringComparison.Ordinal))
@@ -364,11 +364,11 @@ public static class RunReport
                     var name = caption is null ? k : $"{caption}.{k}";
                     if (v is JsonArray { Count: > MaxTableRows } big) blocks.Add(new Para($"{name}: {big.Count} records (not shown)."));
                     else if (v is JsonArray a1 && a1.All(Flat) || v is JsonObject o1 && o1.All(kv => Flat(kv.Value)) || Flat(v)) blocks.AddRange(JsonBlocks(v, name));
-                    else blocks.Add(new Details(name, v.ToJsonString(new JsonSerializerOptions { WriteIndented = true })));
+                    else blocks.Add(new Details(name, v.ToJsonString(Compact.Util.Jsonl.Indented)));
                 }
                 break;
             default:
-                blocks.Add(new Details(caption ?? "results.json", node.ToJsonString(new JsonSerializerOptions { WriteIndented = true })));
+                blocks.Add(new Details(caption ?? "results.json", node.ToJsonString(Compact.Util.Jsonl.Indented)));
                 break;
         }
         return blocks;

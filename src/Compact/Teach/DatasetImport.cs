@@ -12,21 +12,33 @@ public static class DatasetImport
 {
     public static readonly string[] CommitteeTeachers = ["gpt", "gemini", "mistral"];
 
-    public static List<MtQuestion> Load(string path, string format)
+    /// <summary>The questions, and the malformed items skipped (only with <paramref name="skipBad"/>, authors' format).</summary>
+    public static (List<MtQuestion> Questions, List<string> Problems) Load(string path, string format, bool skipBad = false)
     {
         if (!File.Exists(path)) throw new CompactException($"{path}: file not found.");
-        JsonArray arr;
-        try { arr = JsonNode.Parse(File.ReadAllText(path)) as JsonArray ?? throw new JsonException("not a JSON list"); }
-        catch (JsonException e) { throw new CompactException($"{path}: expected a JSON list ({e.Message.Split('.')[0]})."); }
+        JsonNode? root;
+        try { root = JsonNode.Parse(File.ReadAllText(path)); }
+        catch (JsonException e) { throw new CompactException($"{path}: not valid JSON ({e.Message.Split('.')[0]}); data import reads a JSON list of questions."); }
+        if (root is not JsonArray arr)
+            throw new CompactException($"{path}: expected a JSON list of questions, found {Describe(root)}; data import reads the authors' [{{\"Question\", \"CoT\", \"Answer\"}}, …] "
+                + "or the committee file's list (a JSONL dataset needs no import).");
         if (arr.Count == 0) throw new CompactException($"{path}: empty list.");
         var f = format == "auto" ? (arr[0]?["gold_answer"] is not null ? "committee" : "authors") : format;
         return f switch
         {
-            "authors" => MultiTeacherData.Load(path).Questions,
-            "committee" => Committee(path, arr),
+            "authors" => MultiTeacherData.Load(path, skipBad),
+            "committee" => (Committee(path, arr), []),
             _ => throw new CompactException($"unknown --format '{format}'; use auto, authors or committee."),
         };
     }
+
+    static string Describe(JsonNode? n) => n switch
+    {
+        null => "null",
+        JsonObject => "a JSON object",
+        JsonValue v => $"a JSON {v.GetValueKind().ToString().ToLowerInvariant()}",
+        _ => "something else",
+    };
 
     static List<MtQuestion> Committee(string path, JsonArray arr)
     {

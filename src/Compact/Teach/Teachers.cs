@@ -19,12 +19,21 @@ public sealed record TeacherSpec
     /// <summary>User message template: {question}, and {choices} for multiple choice.</summary>
     public string Prompt { get; init; } = DefaultPrompt;
     public string? System { get; init; }
-    public double Temperature { get; init; } = 0.7;
+    /// <summary>Sampling temperature; null leaves it out of the request (some reasoning models reject it).</summary>
+    public double? Temperature { get; init; } = 0.7;
     public int MaxTokens { get; init; } = 1024;
+    /// <summary>The request field that carries MaxTokens: max_tokens (most servers) or max_completion_tokens (OpenAI reasoning models).</summary>
+    public string MaxTokensField { get; init; } = "max_tokens";
+    /// <summary>Stop strings sent as "stop" (none: not sent).</summary>
+    public IReadOnlyList<string>? Stop { get; init; }
+    /// <summary>Any JSON merged into the request body last (chat_template_kwargs, reasoning_effort, top_k, …).</summary>
+    public JsonObject? ExtraBody { get; init; }
+    /// <summary>What the rationale is made of: the reasoning followed by the answer text (default), the answer text only, or the reasoning only.</summary>
+    public RationaleSource Rationale { get; init; } = RationaleSource.ReasoningAndContent;
     public int Samples { get; init; } = 1;
     public int Concurrency { get; init; } = 4;
     public double TimeoutSeconds { get; init; } = 120;
-    public int MaxRetries { get; init; } = 5;
+    public int MaxRetries { get; init; } = 8;
 
     public const string DefaultPrompt =
         "Solve the following problem step by step. End with a line of the form \"The answer is: <answer>\".\n\n{question}{choices}";
@@ -38,10 +47,14 @@ public sealed record TeacherSpec
     }
 }
 
+/// <summary>teachers.yaml `rationale:` reasoning+content | content | reasoning.</summary>
+public enum RationaleSource { ReasoningAndContent, Content, Reasoning }
+
 public static class TeachersFile
 {
     static readonly HashSet<string> Keys =
-        ["name", "base_url", "model", "api_key_env", "prompt", "system", "temperature", "max_tokens", "samples", "concurrency", "timeout_s", "max_retries"];
+        ["name", "base_url", "model", "api_key_env", "prompt", "system", "temperature", "max_tokens", "max_tokens_field", "stop", "extra_body",
+         "rationale", "samples", "concurrency", "timeout_s", "max_retries"];
 
     /// <summary>Reads a YAML or JSON teachers file: a list of teachers, or {"teachers": [...]}. Unknown keys,
     /// missing fields, duplicate names and out-of-range numbers are refused with the file and the teacher named.</summary>
@@ -78,20 +91,54 @@ public static class TeachersFile
                     throw new CompactException($"{where}: \"{k}\" must be a number in [{min}, {max}].");
                 return x;
             }
+            string? Str(string k) => t[k] switch
+            {
+                null => null,
+                JsonValue v when v.TryGetValue<string>(out var sv) => sv,
+                _ => throw new CompactException($"{where}: \"{k}\" must be a string."),
+            };
+            var stop = t["stop"] switch
+            {
+                null => null,
+                JsonValue v when v.TryGetValue<string>(out var sv) => [sv],
+                JsonArray a when a.All(x => x is JsonValue xv && xv.TryGetValue<string>(out _)) => a.Select(x => x!.GetValue<string>()).ToList(),
+                _ => throw new CompactException($"{where}: \"stop\" must be a string or a list of strings."),
+            };
+            var extra = t["extra_body"] switch
+            {
+                null => null,
+                JsonObject eo => (JsonObject)eo.DeepClone(),
+                _ => throw new CompactException($"{where}: \"extra_body\" must be a mapping (e.g. extra_body: {{chat_template_kwargs: {{enable_thinking: true}}}})."),
+            };
+            var field = Str("max_tokens_field") ?? "max_tokens";
+            if (field is not ("max_tokens" or "max_completion_tokens"))
+                throw new CompactException($"{where}: \"max_tokens_field\" must be max_tokens or max_completion_tokens (got \"{field}\").");
+            var rationale = (Str("rationale") ?? "reasoning+content") switch
+            {
+                "reasoning+content" => RationaleSource.ReasoningAndContent,
+                "content" => RationaleSource.Content,
+                "reasoning" => RationaleSource.Reasoning,
+                var other => throw new CompactException($"{where}: \"rationale\" must be reasoning+content, content or reasoning (got \"{other}\")."),
+            };
             var spec = new TeacherSpec
             {
                 Name = Req("name"),
                 BaseUrl = Req("base_url").TrimEnd('/'),
                 Model = Req("model"),
-                ApiKeyEnv = t["api_key_env"]?.ToString(),
-                Prompt = t["prompt"]?.ToString() ?? TeacherSpec.DefaultPrompt,
-                System = t["system"]?.ToString(),
-                Temperature = Num("temperature", 0.7, 0, 2),
+                ApiKeyEnv = Str("api_key_env"),
+                Prompt = Str("prompt") ?? TeacherSpec.DefaultPrompt,
+                System = Str("system"),
+                // `temperature: null` (present, empty) leaves it out of the request; absent means 0.7.
+                Temperature = t.ContainsKey("temperature") && t["temperature"] is null ? null : Num("temperature", 0.7, 0, 2),
                 MaxTokens = (int)Num("max_tokens", 1024, 1, 1_000_000),
+                MaxTokensField = field,
+                Stop = stop,
+                ExtraBody = extra,
+                Rationale = rationale,
                 Samples = (int)Num("samples", 1, 1, 100),
                 Concurrency = (int)Num("concurrency", 4, 1, 1024),
                 TimeoutSeconds = Num("timeout_s", 120, 0.1, 86400),
-                MaxRetries = (int)Num("max_retries", 5, 0, 100),
+                MaxRetries = (int)Num("max_retries", 8, 0, 100),
             };
             if (!Uri.TryCreate(spec.BaseUrl, UriKind.Absolute, out var u) || u.Scheme is not ("http" or "https"))
                 throw new CompactException($"{where}: base_url '{spec.BaseUrl}' is not an http(s) URL (e.g. http://localhost:8000/v1).");
@@ -111,11 +158,27 @@ public static class TeachersFile
         return ys.Documents.Count == 0 ? null : Convert(ys.Documents[0].RootNode);
     }
 
+    /// <summary>Plain (unquoted) YAML scalars keep their YAML 1.2 core type, so `top_k: 20` in extra_body is sent as a
+    /// number and `temperature: null` (or `~`, or nothing) as null; quoted scalars stay strings.</summary>
+    static JsonNode? Scalar(YamlScalarNode sc)
+    {
+        if (sc.Value is null) return null;
+        if (sc.Style != YamlDotNet.Core.ScalarStyle.Plain) return JsonValue.Create(sc.Value);
+        var v = sc.Value;
+        if (v is "" or "~" or "null" or "Null" or "NULL") return null;
+        if (v is "true" or "True" or "TRUE") return JsonValue.Create(true);
+        if (v is "false" or "False" or "FALSE") return JsonValue.Create(false);
+        var inv = System.Globalization.CultureInfo.InvariantCulture;
+        if (long.TryParse(v, System.Globalization.NumberStyles.AllowLeadingSign, inv, out var l)) return JsonValue.Create(l);
+        if (double.TryParse(v, System.Globalization.NumberStyles.Float, inv, out var d) && !double.IsInfinity(d) && !double.IsNaN(d)) return JsonValue.Create(d);
+        return JsonValue.Create(v);
+    }
+
     static JsonNode? Convert(YamlNode n) => n switch
     {
         YamlMappingNode m => new JsonObject(m.Children.Select(kv => KeyValuePair.Create(((YamlScalarNode)kv.Key).Value!, Convert(kv.Value)))),
         YamlSequenceNode s => new JsonArray(s.Children.Select(Convert).ToArray()),
-        YamlScalarNode sc => sc.Value is null ? null : JsonValue.Create(sc.Value),
+        YamlScalarNode sc => Scalar(sc),
         _ => null,
     };
 }

@@ -144,42 +144,65 @@ public sealed class ChatFormat
         string.Concat(Segments(system, user, assistant).Select(s => s.Text));
 
     /// <summary>A whole conversation (roles system, user, assistant, in any order the caller gives) rendered as the
-    /// template would, ending with the generation prompt for the next assistant turn. Used by `compact serve`.</summary>
-    public IReadOnlyList<int> EncodeConversation(IReadOnlyList<(string Role, string Content)> messages)
+    /// template would, ending with the generation prompt for the next assistant turn. Used by `compact serve`.
+    /// <paramref name="escapeSpecialInContent"/>: message text is encoded with special tokens read as plain text (Hugging
+    /// Face's split_special_tokens), so a "&lt;|im_end|&gt;" typed by a user cannot close its turn; off by default, as in HF.
+    /// <paramref name="continueFinal"/>: the last message is an assistant turn left open for the model to continue (HF's
+    /// continue_final_message): no end-of-turn after it and no new generation prompt.</summary>
+    public IReadOnlyList<int> EncodeConversation(IReadOnlyList<(string Role, string Content)> messages, bool escapeSpecialInContent = false, bool continueFinal = false)
     {
         if (messages.Count == 0) throw new ArgumentException("at least one message", nameof(messages));
+        if (continueFinal && messages[^1].Role != "assistant") throw new ArgumentException("continueFinal needs a final assistant message", nameof(messages));
         string? system = messages[0].Role == "system" ? messages[0].Content : null;
         var rest = system is null ? messages : messages.Skip(1).ToList();
-        if (rest.Count == 1 && rest[0].Role == "user") return EncodePrompt(system, rest[0].Content);
+        if (rest.Count == 1 && rest[0].Role == "user" && !escapeSpecialInContent) return EncodePrompt(system, rest[0].Content);
         var ids = new List<int>();
         void Add(string text) => ids.AddRange(Tokenizer.Encode(text));
+        void Content(string text) => ids.AddRange(escapeSpecialInContent ? Tokenizer.EncodeSpecialAsText(text) : Tokenizer.Encode(text));
+        bool Open(int i) => continueFinal && i == rest.Count - 1;
         switch (Info.Style)
         {
             case ChatStyle.ChatMl:
-                if ((system ?? Info.DefaultSystemPrompt) is { } sys) { Add("<|im_start|>system\n"); Add(sys); Add("<|im_end|>\n"); }
-                foreach (var (role, content) in rest) { Add($"<|im_start|>{role}\n"); Add(content); Add("<|im_end|>\n"); }
-                Add("<|im_start|>assistant\n");
+                if ((system ?? Info.DefaultSystemPrompt) is { } sys) { Add("<|im_start|>system\n"); Content(sys); Add("<|im_end|>\n"); }
+                for (int i = 0; i < rest.Count; i++) { Add($"<|im_start|>{rest[i].Role}\n"); Content(rest[i].Content); if (!Open(i)) Add("<|im_end|>\n"); }
+                if (!continueFinal) Add("<|im_start|>assistant\n");
                 break;
             case ChatStyle.Llama3:
                 Add(Tokenizer.BosToken ?? "");
                 if (Info.SystemPreamble is not null || system is not null)
                 {
                     Add("<|start_header_id|>system<|end_header_id|>\n\n" + Info.SystemPreamble);
-                    Add(PyStrip(system ?? ""));
+                    Content(PyStrip(system ?? ""));
                     Add("<|eot_id|>");
                 }
-                foreach (var (role, content) in rest) { Add($"<|start_header_id|>{role}<|end_header_id|>\n\n"); Add(PyStrip(content)); Add("<|eot_id|>"); }
-                Add("<|start_header_id|>assistant<|end_header_id|>\n\n");
+                for (int i = 0; i < rest.Count; i++)
+                {
+                    Add($"<|start_header_id|>{rest[i].Role}<|end_header_id|>\n\n"); Content(PyStrip(rest[i].Content));
+                    if (!Open(i)) Add("<|eot_id|>");
+                }
+                if (!continueFinal) Add("<|start_header_id|>assistant<|end_header_id|>\n\n");
                 break;
             case ChatStyle.Gemma:
                 foreach (var (segment, _) in GemmaConversation(system, rest)) Add(segment);
                 break;
             default:
+                if (escapeSpecialInContent)
+                {
+                    ids.AddRange(Tokenizer.SpecialPrefixIds);
+                    if (!string.IsNullOrEmpty(system)) { Content(system); Add("\n\n"); }
+                    for (int i = 0; i < rest.Count; i++)
+                    {
+                        if (rest[i].Role == "assistant") { Add("\nAnswer: "); Content(rest[i].Content); if (!Open(i)) Add($"{Tokenizer.IdToToken(EndOfTurnId)}\n\n"); }
+                        else { Add("Question: "); Content(rest[i].Content); }
+                    }
+                    if (!continueFinal) Add("\nAnswer:");
+                    break;
+                }
                 var text = new System.Text.StringBuilder(Tokenizer.Decode(Tokenizer.SpecialPrefixIds));
                 if (!string.IsNullOrEmpty(system)) text.Append(system).Append("\n\n");
-                foreach (var (role, content) in rest)
-                    text.Append(role == "assistant" ? $"\nAnswer: {content}{Tokenizer.IdToToken(EndOfTurnId)}\n\n" : $"Question: {content}");
-                text.Append("\nAnswer:");
+                for (int i = 0; i < rest.Count; i++)
+                    text.Append(rest[i].Role == "assistant" ? $"\nAnswer: {rest[i].Content}{(Open(i) ? "" : Tokenizer.IdToToken(EndOfTurnId) + "\n\n")}" : $"Question: {rest[i].Content}");
+                if (!continueFinal) text.Append("\nAnswer:");
                 Add(text.ToString());
                 break;
         }

@@ -105,8 +105,8 @@ public sealed class Engine
         var identity = RunIdentity.Compute(runConfig);
         CheckResumeConfig(o, runConfig, identity, latest);
         if (latest is not null) latest = VerifiedCheckpoint(ckptRoot, log);
-        AtomicFile.WriteAllText(Path.Combine(o.OutDir, RunConfigFile), runConfig.ToJsonString(new JsonSerializerOptions { WriteIndented = true }));
-        AtomicFile.WriteAllText(Path.Combine(o.OutDir, RunIdentity.FileName), identity.ToJsonString(new JsonSerializerOptions { WriteIndented = true }));
+        AtomicFile.WriteAllText(Path.Combine(o.OutDir, RunConfigFile), runConfig.ToJsonString(Compact.Util.Jsonl.Indented));
+        AtomicFile.WriteAllText(Path.Combine(o.OutDir, RunIdentity.FileName), identity.ToJsonString(Compact.Util.Jsonl.Indented));
         // Metrics describe exactly the steps the weights went through: cut back to the checkpoint on resume, started
         // afresh when there is none (a run killed before its first checkpoint leaves lines no weights remember).
         var metricsPath = Path.Combine(o.OutDir, MetricsFile);
@@ -139,7 +139,7 @@ public sealed class Engine
         using var self = Process.GetCurrentProcess();
         var tbDir = Path.Combine(o.OutDir, "tb");
         if (Directory.Exists(tbDir)) Directory.Delete(tbDir, true);
-        var tb = torch.utils.tensorboard.SummaryWriter(tbDir);
+        using var tb = new TensorBoardWriter(tbDir);
         if (latest is not null) ReplayTensorBoard(tb, metricsPath);
         var sw = Stopwatch.StartNew();
         long tokens = tokensBefore;
@@ -216,11 +216,11 @@ public sealed class Engine
                     line["items"] = items;
                 }
                 metrics.Write(line);
-                tb.add_scalar("train/loss", (float)stepLoss, s);
-                tb.add_scalar("train/lr", (float)lr, s);
-                tb.add_scalar("train/grad_norm", (float)gradNorm, s);
-                tb.add_scalar("train/tokens_per_s", (float)tps, s);
-                foreach (var (key, v) in parts) tb.add_scalar($"train/{key}", (float)v, s);
+                tb.AddScalar("train/loss", stepLoss, s);
+                tb.AddScalar("train/lr", lr, s);
+                tb.AddScalar("train/grad_norm", gradNorm, s);
+                tb.AddScalar("train/tokens_per_s", tps, s);
+                foreach (var (key, v) in parts) tb.AddScalar($"train/{key}", v, s);
                 task.Set(s, $"loss {stepLoss:0.0000}  {tps:0} tok/s");
 
                 if ((o.SaveEvery > 0 && s % o.SaveEvery == 0) || s == total)
@@ -264,7 +264,7 @@ public sealed class Engine
         recipe.SaveWeights(tmp);
         AtomicFile.Write(Path.Combine(tmp, OptimizerFile), s => { using var bw = new BinaryWriter(s, System.Text.Encoding.UTF8, leaveOpen: true); opt.save_state_dict(bw); });
         var state = new JsonObject { ["step"] = step, ["elapsed_s"] = elapsed, ["tokens"] = tokens, ["recipe"] = recipe.SaveState() };
-        AtomicFile.WriteAllText(Path.Combine(tmp, StateFile), state.ToJsonString(new JsonSerializerOptions { WriteIndented = true }));
+        AtomicFile.WriteAllText(Path.Combine(tmp, StateFile), state.ToJsonString(Compact.Util.Jsonl.Indented));
         CheckpointManifest.Write(tmp);
         if (Directory.Exists(final)) Directory.Delete(final, true);
         Directory.Move(tmp, final);
@@ -359,7 +359,7 @@ public sealed class Engine
     static void DeleteIfExists(string path) { if (File.Exists(path)) File.Delete(path); }
 
     /// <summary>Writes the kept metrics lines into a fresh TensorBoard log, so the events end at the resumed step.</summary>
-    static void ReplayTensorBoard(TorchSharp.Modules.SummaryWriter tb, string metricsPath)
+    static void ReplayTensorBoard(TensorBoardWriter tb, string metricsPath)
     {
         if (!File.Exists(metricsPath)) return;
         foreach (var (_, line) in Jsonl.Read(metricsPath, (_, _) => true))
@@ -374,7 +374,7 @@ public sealed class Engine
                     _ when key.StartsWith("loss_", StringComparison.Ordinal) => key,
                     _ => null,
                 };
-                if (tag is not null) tb.add_scalar($"train/{tag}", (float)d, s);
+                if (tag is not null) tb.AddScalar($"train/{tag}", d, s);
             }
         }
     }

@@ -96,7 +96,7 @@ public sealed class LoraAdapters : IDisposable
         Directory.CreateDirectory(dir);
         var tensors = NamedParameters().Select(p => TensorSource.Of(p.Key, p.Param.detach())).ToList();
         SafeTensorsWriter.Write(Path.Combine(dir, WeightsFile), tensors);
-        AtomicFile.WriteAllText(Path.Combine(dir, ConfigFile), ConfigJson(Config, baseModel).ToJsonString(new JsonSerializerOptions { WriteIndented = true }));
+        AtomicFile.WriteAllText(Path.Combine(dir, ConfigFile), ConfigJson(Config, baseModel).ToJsonString(Compact.Util.Jsonl.Indented));
     }
 
     /// <summary>adapter_config.json with every field PEFT's LoraConfig writes that readers (PEFT, vLLM,

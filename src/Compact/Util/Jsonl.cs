@@ -9,7 +9,6 @@ namespace Compact.Util;
 public sealed class JsonlWriter : IDisposable
 {
     readonly FileStream _fs;
-    static readonly JsonSerializerOptions Opts = new() { WriteIndented = false };
 
     public string Path { get; }
 
@@ -24,7 +23,7 @@ public sealed class JsonlWriter : IDisposable
 
     public void Write(JsonNode node)
     {
-        var bytes = Encoding.UTF8.GetBytes(node.ToJsonString(Opts) + "\n");
+        var bytes = Encoding.UTF8.GetBytes(node.ToJsonString(Jsonl.Options) + "\n");
         lock (_fs)
         {
             _fs.Write(bytes);
@@ -37,6 +36,14 @@ public sealed class JsonlWriter : IDisposable
 
 public static class Jsonl
 {
+    /// <summary>Options for files people read: UTF-8 text as it is ("café", "2+3", "<think>"), not \u00E9 / \u002B / \u003C
+    /// escapes. Only what JSON requires is escaped (quotes, backslashes, control characters), so the output stays valid JSON
+    /// for every reader; it is not meant to be pasted into HTML.</summary>
+    public static readonly JsonSerializerOptions Options = new() { WriteIndented = false, Encoder = System.Text.Encodings.Web.JavaScriptEncoder.UnsafeRelaxedJsonEscaping };
+
+    /// <summary>The same, indented (config and summary files).</summary>
+    public static readonly JsonSerializerOptions Indented = new() { WriteIndented = true, Encoder = System.Text.Encodings.Web.JavaScriptEncoder.UnsafeRelaxedJsonEscaping };
+
     /// <summary>Cuts an unterminated last line (the trace of an interrupted write).</summary>
     public static void RepairTail(string path)
     {

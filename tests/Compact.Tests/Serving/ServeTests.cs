@@ -57,12 +57,12 @@ public class ServeTests
         }
         await Bad("{not json", 400, "not valid JSON");
         await Bad("""{"messages":[]}""", 400, "non-empty list");
-        await Bad("""{"messages":[{"role":"wizard","content":"x"}]}""", 400, "system, user or assistant");
+        await Bad("""{"messages":[{"role":"wizard","content":"x"}]}""", 400, "system, developer, user or assistant");
         await Bad("""{"messages":[{"role":"user","content":"x"}],"max_tokens":0}""", 400, "positive integer");
         await Bad("""{"messages":[{"role":"user","content":"x"}],"max_tokens":1000}""", 400, "limit of 64");
         await Bad("""{"messages":[{"role":"user","content":"x"}],"temperature":7}""", 400, "temperature");
-        await Bad("""{"model":"gpt-4","messages":[{"role":"user","content":"x"}]}""", 400, "is not served here");
-        await Bad("""{"messages":[{"role":"user","content":"x"}],"n":3}""", 400, "n = 1");
+        await Bad("""{"model":"gpt-4","messages":[{"role":"user","content":"x"}]}""", 404, "is not served here");
+        await Bad("""{"messages":[{"role":"user","content":"x"}],"n":30}""", 400, "limit of 8");
         await Bad("{\"messages\":[{\"role\":\"user\",\"content\":\"" + new string('x', 5000) + "\"}]}", 413, "bytes");
     }
 

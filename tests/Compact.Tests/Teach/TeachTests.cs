@@ -25,9 +25,26 @@ public class TeachTests
     static TeacherSpec Spec(string name, Uri url, int concurrency = 3, double timeout = 10, int retries = 4) =>
         new() { Name = name, BaseUrl = url.ToString().TrimEnd('/'), Model = name, Concurrency = concurrency, TimeoutSeconds = timeout, MaxRetries = retries, Temperature = 0 };
 
-    static Task<TeachSummary> Teach(IReadOnlyList<TeacherSpec> ts, string outPath, CancellationToken ct = default) =>
-        TeachRunner.RunAsync(Questions, ts, new TeachOptions { Out = outPath, Backoff = new Backoff(TimeSpan.FromMilliseconds(10), TimeSpan.FromMilliseconds(200)) },
+    static Task<TeachSummary> Teach(IReadOnlyList<TeacherSpec> ts, string outPath, CancellationToken ct = default, bool retryFailed = false) =>
+        TeachRunner.RunAsync(Questions, ts, new TeachOptions { Out = outPath, RetryFailed = retryFailed, Backoff = new Backoff(TimeSpan.FromMilliseconds(10), TimeSpan.FromMilliseconds(200)) },
             ProgressHost.Silent, TextWriter.Null, ct);
+
+    [Fact]
+    public async Task An_existing_dataset_the_raw_file_does_not_account_for_is_refused_not_replaced()
+    {
+        using var dir = new TestUtil.TempDir();
+        var ds = dir["ds.jsonl"];
+        var lines = Enumerable.Range(1, 3).Select(i => new JsonObject
+        {
+            ["id"] = $"old{i}", ["question"] = "q", ["answer"] = "1",
+            ["rationales"] = new JsonArray(new JsonObject { ["teacher"] = "a", ["text"] = "1" }),
+        }.ToJsonString()).ToArray();
+        File.WriteAllLines(ds, lines);                                    // a dataset whose raw side file is gone
+        var ex = await Assert.ThrowsAsync<CompactException>(() => Teach([Spec("a", new Uri("http://127.0.0.1:9"))], ds));
+        Assert.Contains("--overwrite", ex.Message);
+        Assert.Contains(ds, ex.Message);
+        Assert.Equal(lines, File.ReadAllLines(ds));                        // untouched
+    }
 
     static Dictionary<string, string> Dataset(string path) =>
         File.ReadAllLines(path).Select(l => JsonNode.Parse(l)!).ToDictionary(o => o["id"]!.GetValue<string>(), o => o.ToJsonString());
@@ -126,18 +143,22 @@ public class TeachTests
         var raw = File.ReadAllLines(dir["d.jsonl.raw.jsonl"]).Select(l => JsonNode.Parse(l)!).ToList();
         Assert.Contains(raw, r => r["error"]?.GetValue<string>().Contains("timed out") == true);
         Assert.Contains(raw, r => r["error"]?.GetValue<string>().Contains("HTTP 500") == true);
-        // Questions wait for their failed items: the dataset holds none yet, and a rerun asks only for those.
-        Assert.Empty(File.ReadAllLines(dir["d.jsonl"]));
-        var s2 = await Teach([teachers[0], teachers[1] with { BaseUrl = ok.BaseUrl.ToString().TrimEnd('/') }], dir["d.jsonl"]);
+        // Failed is a verdict: every question has its line with the rationales it has, and a rerun with --retry-failed asks
+        // only for the failed items.
+        Assert.All(MultiTeacherData.Load(dir["d.jsonl"]).Questions, q => Assert.Equal(["ok"], q.Rationales.Select(r => r.Teacher)));
+        Assert.Equal(0, (await Teach([teachers[0], teachers[1]], dir["d.jsonl"])).Requests);
+        var s2 = await Teach([teachers[0], teachers[1] with { BaseUrl = ok.BaseUrl.ToString().TrimEnd('/') }], dir["d.jsonl"], retryFailed: true);
         Assert.Equal(12, s2.Requests);
-        Assert.Equal(12, MultiTeacherData.Load(dir["d.jsonl"]).Questions.Count);
+        Assert.All(MultiTeacherData.Load(dir["d.jsonl"]).Questions, q => Assert.Equal(["ok", "down"], q.Rationales.Select(r => r.Teacher)));
         Assert.All(ok.Answered.Values, n => Assert.Equal(2, n));                   // once as "ok", once standing in for "down"
     }
 
     [Theory]
-    // Retry-After wins, capped at the maximum; otherwise base·2^attempt plus jitter in [0, base).
-    [InlineData(0, 3.0, 3.0, 3.0)]
-    [InlineData(0, 100.0, 60.0, 60.0)]
+    // max(Retry-After capped at the maximum, min(max, base·2^attempt)) plus jitter in [0, base); base 1 s, max 60 s.
+    [InlineData(0, 3.0, 3.0, 4.0)]
+    [InlineData(0, 100.0, 60.0, 61.0)]
+    [InlineData(3, 1.0, 8.0, 9.0)]                 // Retry-After is a floor, not the whole delay
+    [InlineData(0, 0.0, 1.0, 2.0)]
     [InlineData(0, null, 1.0, 2.0)]
     [InlineData(3, null, 8.0, 9.0)]
     [InlineData(10, null, 60.0, 61.0)]
