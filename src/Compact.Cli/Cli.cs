@@ -17,6 +17,7 @@ public static class CompactCli
         var root = new RootCommand("Compact: compatibility-aware multi-teacher chain-of-thought distillation (COMPACT) for Hugging Face LLMs.");
         root.Add(Verbose);
         foreach (var c in Cli.Commands.Verbs.All()) root.Add(c);
+        OptionRanges.Apply(root);
         return root;
     }
 
@@ -31,12 +32,23 @@ public static class CompactCli
             var parse = root.Parse(args);
             var merged = ConfigFiles.Merge(parse, args);
             if (merged is not null) parse = root.Parse(merged);
+            using var outputLock = OutputLocks.For(parse);
+            OptionRanges.Prepare(parse);
             return parse.Invoke(new InvocationConfiguration { Output = output, Error = error, EnableDefaultExceptionHandler = false });
         }
         catch (Exception e) when (Unwrap(e) is CompactException ce)
         {
             error.WriteLine($"error: {ce.Message}");
             if (verbose) error.WriteLine(ce);
+            return 1;
+        }
+        catch (Exception e) when (Unwrap(e) is IOException or UnauthorizedAccessException)
+        {
+            // A failure of the file system (disk full, read-only, a folder where a file should be): the system's own
+            // sentence names the path; no exception name.
+            var inner = Unwrap(e);
+            error.WriteLine($"error: {inner.Message.Split('\n')[0].Trim().TrimEnd('.')}; check the path, its permissions and the free disk space, then run again.");
+            if (verbose) error.WriteLine(inner);
             return 1;
         }
         catch (OperationCanceledException)
@@ -105,7 +117,18 @@ public static class ConfigFiles
         if (json)
         {
             JsonObject o;
-            try { o = JsonNode.Parse(text) as JsonObject ?? throw new JsonException("not an object"); }
+            try
+            {
+                // JsonObject keeps the last of duplicate keys only when asked for them; a duplicate is an error here.
+                using (var doc = JsonDocument.Parse(text))
+                    if (doc.RootElement.ValueKind == JsonValueKind.Object)
+                    {
+                        var seen = new HashSet<string>(StringComparer.Ordinal);
+                        foreach (var p in doc.RootElement.EnumerateObject())
+                            if (!seen.Add(p.Name)) throw new CompactException($"{path}: setting '{p.Name}' is given twice; keep one.");
+                    }
+                o = JsonNode.Parse(text) as JsonObject ?? throw new JsonException("not an object");
+            }
             catch (JsonException e) { throw new CompactException($"{path}: not valid JSON ({e.Message.Split('.')[0]})."); }
             foreach (var (k, v) in o)
                 list.Add((k, v switch
@@ -119,14 +142,19 @@ public static class ConfigFiles
         var ys = new YamlStream();
         try { using var r = new StringReader(text); ys.Load(r); }
         catch (YamlDotNet.Core.YamlException e) { throw new CompactException($"{path}: not valid YAML ({e.Message})."); }
+        catch (ArgumentException e) { throw new CompactException($"{path}: not valid YAML ({e.Message.Split('\n')[0]}; is a setting given twice?)."); }
         if (ys.Documents.Count == 0) return list;
         if (ys.Documents[0].RootNode is not YamlMappingNode map) throw new CompactException($"{path}: must be a mapping of setting: value.");
         foreach (var (k, v) in map.Children)
         {
-            var key = ((YamlScalarNode)k).Value!;
+            if (k is not YamlScalarNode { Value: { } key })
+                throw new CompactException($"{path}: line {k.Start.Line}: a setting's name must be a plain word such as max_steps, not a list or mapping.");
+            if (list.Any(x => x.Item1 == key))
+                throw new CompactException($"{path}: setting '{key}' is given twice; keep one.");
             list.Add((key, v switch
             {
-                YamlSequenceNode seq => seq.Children.Select(c => ((YamlScalarNode)c).Value ?? "").ToList(),
+                YamlSequenceNode seq => seq.Children.Select(c => c is YamlScalarNode sc ? sc.Value ?? ""
+                    : throw new CompactException($"{path}: line {c.Start.Line}: the list of '{key}' must hold plain values.")).ToList(),
                 YamlScalarNode s => [s.Value ?? ""],
                 _ => throw new CompactException($"{path}: value of '{key}' must be a scalar or a list."),
             }));

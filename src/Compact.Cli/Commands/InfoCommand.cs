@@ -30,6 +30,7 @@ public static class InfoCommand
         int tensors;
         using (var r = CheckpointReader.Open(modelDir))
         {
+            WeightChecks.RequireConsistent(cfg, r);
             tensors = r.Names.Count;
             bytes = r.Names.Sum(n => r.Entry(n).ByteLength);
         }

@@ -13,6 +13,7 @@ public static class TeachCommand
     static readonly Option<string> Out = Shared.Out("Multi-teacher dataset to write (JSONL); every response goes to OUT.raw.jsonl.");
     static readonly Option<string?> Raw = new("--raw") { Description = "Side file for every raw response and its verdict (default OUT.raw.jsonl)." };
     static readonly Option<int?> Limit = new("--limit") { Description = "Only the first N questions." };
+    static readonly Option<bool> Overwrite = new("--overwrite") { Description = "Replace an existing --out dataset that the raw side file does not account for (otherwise refused)." };
     static readonly Option<bool> RetryFailed = new("--retry-failed") { Description = "Ask again for items whose verdict is \"failed\" (errors after all retries); a rerun without it asks only for items never answered." };
     static readonly Option<int> RetryBudget = new("--retry-budget") { Description = "Retries allowed in the whole run, all teachers together (each request also has its teacher's max_retries).", DefaultValueFactory = _ => 1000 };
 
@@ -20,7 +21,7 @@ public static class TeachCommand
     {
         var c = new Command("teach", "Collect rationales from teachers behind OpenAI-compatible servers; keep the correct ones (resumable).")
         {
-            Questions, Format, Kind, Teachers, Out, Raw, Limit, RetryFailed, RetryBudget,
+            Questions, Format, Kind, Teachers, Out, Raw, Limit, RetryFailed, RetryBudget, Overwrite,
         };
         c.SetAction((p, ct) => Run(p, p.InvocationConfiguration.Output, ct));
         return c;
@@ -35,7 +36,7 @@ public static class TeachCommand
         output.WriteLine($"teach: {questions.Count} questions × {teachers.Count} teachers ({string.Join(", ", teachers.Select(t => $"{t.Name}×{t.Samples}"))})");
         if (p.GetValue(RetryBudget) < 0) throw new CompactException("--retry-budget must be 0 or more.");
         var s = await TeachRunner.RunAsync(questions, teachers,
-            new TeachOptions { Out = p.GetValue(Out)!, Raw = p.GetValue(Raw), RetryFailed = p.GetValue(RetryFailed), RetryBudget = p.GetValue(RetryBudget) },
+            new TeachOptions { Out = p.GetValue(Out)!, Raw = p.GetValue(Raw), RetryFailed = p.GetValue(RetryFailed), RetryBudget = p.GetValue(RetryBudget), Overwrite = p.GetValue(Overwrite) },
             new ProgressHost(output), output, ct);
         Tables.Write(output, "Teachers", ["teacher", "requests", "correct", "wrong", "refused", "truncated", "failed", "tokens"],
             s.Teachers.Select(t => (IReadOnlyList<string>)[t.Teacher, t.Total.ToString(), t.Correct.ToString(), t.Wrong.ToString(), t.Refused.ToString(),

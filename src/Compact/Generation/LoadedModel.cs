@@ -1,3 +1,4 @@
+using Compact.IO;
 using Compact.Models;
 using Compact.Tokenization;
 using Compact.Training;
@@ -23,7 +24,10 @@ public sealed class LoadedModel : IDisposable
         LoraAdapters? lora = null;
         try
         {
+            WeightChecks.RequireTokenizerFits(tok.VocabSize, model.Config, modelDir);
+            WeightChecks.RequireFinite(model.named_parameters().Select(p => (p.name, (TorchSharp.torch.Tensor)p.parameter)), modelDir);
             if (adapterDir is not null) lora = LoraAdapters.Load(model, adapterDir);
+            if (lora is not null) WeightChecks.RequireFinite(lora.NamedParameters().Select(p => (p.Key, (TorchSharp.torch.Tensor)p.Param)), adapterDir!);
         }
         catch { model.Dispose(); throw; }
         model.eval();

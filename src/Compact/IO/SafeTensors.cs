@@ -126,6 +126,8 @@ public sealed unsafe class SafeTensorsFile : IDisposable
     /// <summary>Parses and validates a header: every rule of the format, each failure naming the file.</summary>
     public static (List<TensorEntry>, Dictionary<string, string>) ParseHeader(string path, byte[] header, long dataLen)
     {
+        try { new System.Text.UTF8Encoding(false, true).GetCharCount(header); }
+        catch (System.Text.DecoderFallbackException) { throw new CompactException($"{path}: header is not valid UTF-8 text; the file is corrupt or not safetensors."); }
         JsonDocument doc;
         try { doc = JsonDocument.Parse(header); }
         catch (JsonException e) { throw new CompactException($"{path}: header is not valid JSON ({e.Message}); the file is corrupt or not safetensors."); }

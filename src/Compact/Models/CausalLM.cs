@@ -218,6 +218,7 @@ public sealed class CausalLM : nn.Module
     {
         var cfg = ModelConfig.Load(dir);
         using var reader = CheckpointReader.Open(dir);
+        WeightChecks.RequireConsistent(cfg, reader, exact: false);
         var m = new CausalLM(cfg, dtype ?? ScalarType.Float32, device ?? torch.CPU);
         try
         {

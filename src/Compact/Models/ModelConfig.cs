@@ -106,6 +106,7 @@ public sealed record ModelConfig
         JsonObject o;
         try { o = JsonNode.Parse(json) as JsonObject ?? throw new CompactException($"{source}: must be a JSON object."); }
         catch (JsonException e) { throw new CompactException($"{source}: not valid JSON ({e.Message})."); }
+        ModelConfigValidation.CheckRaw(o, source);
 
         string arch = o["architectures"] is JsonArray a && a.Count > 0 ? a[0]!.GetValue<string>() : ArchFromModelType(o["model_type"]?.GetValue<string>());
         if (!Architectures.TryGetValue(arch, out var family))

@@ -53,6 +53,8 @@ public sealed record TeachOptions
     public bool RetryFailed { get; init; }
     /// <summary>Retries allowed over the whole run, all teachers together (each request also has its teacher's max_retries).</summary>
     public int RetryBudget { get; init; } = 1000;
+    /// <summary>Replace an existing dataset that the side file does not account for (otherwise refused).</summary>
+    public bool Overwrite { get; init; }
 }
 
 /// <summary>How one (question, teacher, sample) ended.</summary>
@@ -157,6 +159,35 @@ public sealed class TeachRunner
 {
     sealed record Task_(BenchItem Question, TeacherSpec Teacher, int Sample);
 
+    /// <summary>The dataset is rebuilt from its side file; a dataset holding questions the side file has no record of
+    /// (a missing or different raw file) would lose them, so that is refused unless --overwrite.</summary>
+    static void RefuseToLoseDataset(string outPath, string rawPath)
+    {
+        if (!File.Exists(outPath) || new FileInfo(outPath).Length == 0) return;
+        var known = new HashSet<string>(StringComparer.Ordinal);
+        if (File.Exists(rawPath))
+            foreach (var (_, r) in Jsonl.Read(rawPath, (_, _) => true))
+                if (r["id"] is JsonValue v && v.TryGetValue<string>(out var rid)) known.Add(rid);
+        int count = 0;
+        string? lost = null;
+        int lostCount = 0;
+        foreach (var line in File.ReadLines(outPath))
+        {
+            if (string.IsNullOrWhiteSpace(line)) continue;
+            count++;
+            string? id = null;
+            try { id = JsonNode.Parse(line)?["id"] is JsonValue iv && iv.TryGetValue<string>(out var s) ? s : null; }
+            catch (System.Text.Json.JsonException) { }
+            if (id is not null && known.Contains(id)) continue;
+            lostCount++;
+            lost ??= id ?? "(a line without an id)";
+        }
+        if (lostCount == 0) return;
+        throw new CompactException($"{outPath} holds {count} questions, {lostCount} of which {rawPath} has no record of "
+            + $"({(File.Exists(rawPath) ? $"e.g. id {lost}" : "that file does not exist")}), so rebuilding the dataset from it would lose them; "
+            + "point --raw at its side file, choose another --out, or pass --overwrite to replace it.");
+    }
+
     public static async Task<TeachSummary> RunAsync(IReadOnlyList<BenchItem> questions, IReadOnlyList<TeacherSpec> teachers, TeachOptions o,
         ProgressHost progress, TextWriter log, CancellationToken ct = default)
     {
@@ -186,6 +217,7 @@ public sealed class TeachRunner
         int written = 0;
         var dataset = new List<JsonNode>();
         foreach (var q in complete) if (Line(q, teachers, answered) is { } mq) { dataset.Add(mq.ToJson()); written++; }
+        if (!o.Overwrite) RefuseToLoseDataset(o.Out, rawPath);
         AtomicFile.WriteAllText(o.Out, string.Concat(dataset.Select(d => d.ToJsonString(Jsonl.Options) + "\n")));
         if (tasks.Count < questions.Count * teachers.Sum(t => t.Samples))
             log.WriteLine($"Resuming: {answered.Count} items already have a verdict in {rawPath}; {tasks.Count} requests to go"

@@ -98,11 +98,19 @@ public sealed class Engine
         var schedule = new LrSchedule(o.Optim.Schedule, o.Optim.Lr, o.Optim.WarmupSteps, total, o.Optim.MinLrRatio);
 
         var ckptRoot = Path.Combine(o.OutDir, CheckpointsDir);
+        RemoveStaleTemporaries(ckptRoot);
         var latest = LatestCheckpoint(ckptRoot);
         if (latest is not null && !o.Resume)
             throw new CompactException($"{o.OutDir} already holds a run (checkpoint {Path.GetFileName(latest)}); pass --resume to continue it, or choose another --out.");
-        CheckResumeConfig(o, runConfig, latest);
+        var identity = RunIdentity.Compute(runConfig);
+        CheckResumeConfig(o, runConfig, identity, latest);
+        if (latest is not null) latest = VerifiedCheckpoint(ckptRoot, log);
         AtomicFile.WriteAllText(Path.Combine(o.OutDir, RunConfigFile), runConfig.ToJsonString(Compact.Util.Jsonl.Indented));
+        AtomicFile.WriteAllText(Path.Combine(o.OutDir, RunIdentity.FileName), identity.ToJsonString(Compact.Util.Jsonl.Indented));
+        // Metrics describe exactly the steps the weights went through: cut back to the checkpoint on resume, started
+        // afresh when there is none (a run killed before its first checkpoint leaves lines no weights remember).
+        var metricsPath = Path.Combine(o.OutDir, MetricsFile);
+        if (latest is null) { DeleteIfExists(metricsPath); DeleteIfExists(Path.Combine(o.OutDir, "loss.png")); }
 
         var trainable = recipe.TrainableParameters;
         if (trainable.Count == 0) throw new CompactException("the model has no trainable parameters.");
@@ -113,7 +121,7 @@ public sealed class Engine
         long tokensBefore = 0;
         if (latest is not null)
         {
-            var st = JsonNode.Parse(File.ReadAllText(Path.Combine(latest, StateFile)))!.AsObject();
+            var st = ReadState(latest);
             startStep = st["step"]!.GetValue<int>();
             elapsedBefore = st["elapsed_s"]?.GetValue<double>() ?? 0;
             tokensBefore = st["tokens"]?.GetValue<long>() ?? 0;
@@ -127,9 +135,12 @@ public sealed class Engine
                 return new TrainSummary(startStep, total, double.NaN, elapsedBefore, 0, latest, false);
         }
 
-        using var metrics = new JsonlWriter(Path.Combine(o.OutDir, MetricsFile));
+        using var metrics = new JsonlWriter(metricsPath);
         using var self = Process.GetCurrentProcess();
-        using var tb = new TensorBoardWriter(Path.Combine(o.OutDir, "tb"));
+        var tbDir = Path.Combine(o.OutDir, "tb");
+        if (Directory.Exists(tbDir)) Directory.Delete(tbDir, true);
+        using var tb = new TensorBoardWriter(tbDir);
+        if (latest is not null) ReplayTensorBoard(tb, metricsPath);
         var sw = Stopwatch.StartNew();
         long tokens = tokensBefore;
         double lastLoss = double.NaN;
@@ -254,6 +265,7 @@ public sealed class Engine
         AtomicFile.Write(Path.Combine(tmp, OptimizerFile), s => { using var bw = new BinaryWriter(s, System.Text.Encoding.UTF8, leaveOpen: true); opt.save_state_dict(bw); });
         var state = new JsonObject { ["step"] = step, ["elapsed_s"] = elapsed, ["tokens"] = tokens, ["recipe"] = recipe.SaveState() };
         AtomicFile.WriteAllText(Path.Combine(tmp, StateFile), state.ToJsonString(Compact.Util.Jsonl.Indented));
+        CheckpointManifest.Write(tmp);
         if (Directory.Exists(final)) Directory.Delete(final, true);
         Directory.Move(tmp, final);
         foreach (var old in CompleteCheckpoints(root).SkipLast(Math.Max(1, keepLast))) Directory.Delete(old, true);
@@ -268,15 +280,31 @@ public sealed class Engine
 
     public static string? LatestCheckpoint(string root) => CompleteCheckpoints(root).LastOrDefault();
 
-    static void CheckResumeConfig(EngineOptions o, JsonObject runConfig, string? latest)
+    static void CheckResumeConfig(EngineOptions o, JsonObject runConfig, JsonObject identity, string? latest)
     {
+        if (latest is null) return;
+        var idPath = Path.Combine(o.OutDir, RunIdentity.FileName);
+        if (File.Exists(idPath))
+        {
+            JsonObject saved;
+            try { saved = JsonNode.Parse(File.ReadAllText(idPath))!.AsObject(); }
+            catch (Exception e) when (e is JsonException or NullReferenceException or InvalidOperationException)
+            {
+                throw new CompactException($"{idPath} is damaged, so the run cannot be checked before resuming; restore it, or start again with another --out.");
+            }
+            var idDiffs = RunIdentity.Differences(saved, identity);
+            if (idDiffs.Count > 0)
+                throw new CompactException($"cannot resume {o.OutDir}: it was started on different inputs or settings ({string.Join("; ", idDiffs.Take(5))}); "
+                    + "resume with the original files and flags, or choose another --out for a new run.");
+            return;
+        }
         var path = Path.Combine(o.OutDir, RunConfigFile);
-        if (latest is null || !File.Exists(path)) return;
+        if (!File.Exists(path)) return;
         var before = JsonNode.Parse(File.ReadAllText(path))!.AsObject();
         var diffs = new List<string>();
         foreach (var key in before.Select(kv => kv.Key).Union(runConfig.Select(kv => kv.Key)).Distinct())
         {
-            if (ResumeTolerant.Contains(key)) continue;
+            if (ResumeTolerant.Contains(key) || RunIdentity.Tolerant.Contains(key)) continue;
             var a = before[key]?.ToJsonString() ?? "null";
             var b = runConfig[key]?.ToJsonString() ?? "null";
             if (a != b) diffs.Add($"{key}: {a} → {b}");
@@ -284,6 +312,71 @@ public sealed class Engine
         if (diffs.Count > 0)
             throw new CompactException($"cannot resume {o.OutDir}: it was started with different settings ({string.Join("; ", diffs.Take(5))}); "
                 + "repeat the original flags with --resume, or choose another --out.");
+    }
+
+    static JsonObject ReadState(string ckpt)
+    {
+        var path = Path.Combine(ckpt, StateFile);
+        try { return JsonNode.Parse(File.ReadAllText(path))!.AsObject(); }
+        catch (Exception e) when (e is JsonException or NullReferenceException or InvalidOperationException)
+        {
+            throw new CompactException($"{path} is damaged (not the JSON object a checkpoint saves); delete {ckpt} to resume from the checkpoint before it.");
+        }
+    }
+
+    /// <summary>The newest checkpoint that matches its manifest and whose state parses. A damaged one is renamed to
+    /// damaged-step-N (kept for inspection, out of the way of pruning) and the previous one is used, saying so.</summary>
+    static string VerifiedCheckpoint(string root, TextWriter log)
+    {
+        string? firstProblem = null;
+        foreach (var c in CompleteCheckpoints(root).Reverse().ToList())
+        {
+            var problem = CheckpointManifest.Problem(c);
+            if (problem is null)
+            {
+                try { var st = ReadState(c); if (st["step"]?.GetValue<int>() is null) problem = $"{StateFile} has no step"; }
+                catch (CompactException) { problem = $"{StateFile} is not valid JSON"; }
+                catch (Exception e) when (e is InvalidOperationException or FormatException) { problem = $"{StateFile} has no valid step"; }
+            }
+            if (problem is null) return c;
+            firstProblem ??= $"{Path.GetFileName(c)}: {problem}";
+            var aside = Path.Combine(root, "damaged-" + Path.GetFileName(c));
+            if (Directory.Exists(aside)) Directory.Delete(aside, true);
+            Directory.Move(c, aside);
+            log.WriteLine($"Checkpoint {c} is damaged ({problem}); moved it to {aside} and trying the one before it.");
+        }
+        throw new CompactException($"no intact checkpoint left in {root} ({firstProblem}); start the run again with another --out "
+            + "(or remove --resume after deleting the folder).");
+    }
+
+    static void RemoveStaleTemporaries(string root)
+    {
+        if (!Directory.Exists(root)) return;
+        foreach (var stale in Directory.GetDirectories(root, ".tmp-step-*"))
+            try { Directory.Delete(stale, true); } catch (IOException) { }
+    }
+
+    static void DeleteIfExists(string path) { if (File.Exists(path)) File.Delete(path); }
+
+    /// <summary>Writes the kept metrics lines into a fresh TensorBoard log, so the events end at the resumed step.</summary>
+    static void ReplayTensorBoard(TensorBoardWriter tb, string metricsPath)
+    {
+        if (!File.Exists(metricsPath)) return;
+        foreach (var (_, line) in Jsonl.Read(metricsPath, (_, _) => true))
+        {
+            if (line["step"] is not JsonValue sv || !sv.TryGetValue<int>(out var s)) continue;
+            foreach (var (key, v) in line)
+            {
+                if (v is not JsonValue jv || !jv.TryGetValue<double>(out var d)) continue;
+                string? tag = key switch
+                {
+                    "loss" or "lr" or "grad_norm" or "tokens_per_s" => key,
+                    _ when key.StartsWith("loss_", StringComparison.Ordinal) => key,
+                    _ => null,
+                };
+                if (tag is not null) tb.AddScalar($"train/{tag}", d, s);
+            }
+        }
     }
 
     static void TruncateMetrics(string path, int step)

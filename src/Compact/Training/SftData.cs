@@ -53,6 +53,7 @@ public static class SftData
                 continue;
             }
             if (t.Trim().Length == 0) { problems.Add($"{path}:{line}: empty target"); continue; }
+            if (o["system"] is { } sys && Str(o, "system") is null) { problems.Add($"{path}:{line}: \"system\" must be a string (got {sys.ToJsonString()})"); continue; }
             var enc = format.EncodeExample(Str(o, "system") ?? system, q, t);
             var (fit, wasCut, why) = Fit(enc, maxSeqLen, mode);
             if (why is not null) { problems.Add($"{path}:{line}: {why}"); continue; }

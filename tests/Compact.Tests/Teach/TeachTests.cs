@@ -29,6 +29,23 @@ public class TeachTests
         TeachRunner.RunAsync(Questions, ts, new TeachOptions { Out = outPath, RetryFailed = retryFailed, Backoff = new Backoff(TimeSpan.FromMilliseconds(10), TimeSpan.FromMilliseconds(200)) },
             ProgressHost.Silent, TextWriter.Null, ct);
 
+    [Fact]
+    public async Task An_existing_dataset_the_raw_file_does_not_account_for_is_refused_not_replaced()
+    {
+        using var dir = new TestUtil.TempDir();
+        var ds = dir["ds.jsonl"];
+        var lines = Enumerable.Range(1, 3).Select(i => new JsonObject
+        {
+            ["id"] = $"old{i}", ["question"] = "q", ["answer"] = "1",
+            ["rationales"] = new JsonArray(new JsonObject { ["teacher"] = "a", ["text"] = "1" }),
+        }.ToJsonString()).ToArray();
+        File.WriteAllLines(ds, lines);                                    // a dataset whose raw side file is gone
+        var ex = await Assert.ThrowsAsync<CompactException>(() => Teach([Spec("a", new Uri("http://127.0.0.1:9"))], ds));
+        Assert.Contains("--overwrite", ex.Message);
+        Assert.Contains(ds, ex.Message);
+        Assert.Equal(lines, File.ReadAllLines(ds));                        // untouched
+    }
+
     static Dictionary<string, string> Dataset(string path) =>
         File.ReadAllLines(path).Select(l => JsonNode.Parse(l)!).ToDictionary(o => o["id"]!.GetValue<string>(), o => o.ToJsonString());
 
