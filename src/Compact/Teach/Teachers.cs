@@ -91,6 +91,12 @@ public static class TeachersFile
                     throw new CompactException($"{where}: \"{k}\" must be a number in [{min}, {max}].");
                 return x;
             }
+            int Whole(string k, int d, int min, int max)
+            {
+                var x = Num(k, d, min, max);
+                if (x != Math.Floor(x)) throw new CompactException($"{where}: \"{k}\" must be a whole number in [{min}, {max}] (got {x.ToString(System.Globalization.CultureInfo.InvariantCulture)}).");
+                return (int)x;
+            }
             string? Str(string k) => t[k] switch
             {
                 null => null,
@@ -130,15 +136,15 @@ public static class TeachersFile
                 System = Str("system"),
                 // `temperature: null` (present, empty) leaves it out of the request; absent means 0.7.
                 Temperature = t.ContainsKey("temperature") && t["temperature"] is null ? null : Num("temperature", 0.7, 0, 2),
-                MaxTokens = (int)Num("max_tokens", 1024, 1, 1_000_000),
+                MaxTokens = Whole("max_tokens", 1024, 1, 1_000_000),
                 MaxTokensField = field,
                 Stop = stop,
                 ExtraBody = extra,
                 Rationale = rationale,
-                Samples = (int)Num("samples", 1, 1, 100),
-                Concurrency = (int)Num("concurrency", 4, 1, 1024),
+                Samples = Whole("samples", 1, 1, 100),
+                Concurrency = Whole("concurrency", 4, 1, 1024),
                 TimeoutSeconds = Num("timeout_s", 120, 0.1, 86400),
-                MaxRetries = (int)Num("max_retries", 8, 0, 100),
+                MaxRetries = Whole("max_retries", 8, 0, 100),
             };
             if (!Uri.TryCreate(spec.BaseUrl, UriKind.Absolute, out var u) || u.Scheme is not ("http" or "https"))
                 throw new CompactException($"{where}: base_url '{spec.BaseUrl}' is not an http(s) URL (e.g. http://localhost:8000/v1).");

@@ -74,3 +74,18 @@ public class ReviewDefectTests
         Assert.Equal(before, Count());
     }
 }
+
+public class TeacherFileTests
+{
+    [Theory]
+    [InlineData("samples: 1.9", "\"samples\" must be a whole number in [1, 100] (got 1.9)")]
+    [InlineData("concurrency: 2.5", "\"concurrency\" must be a whole number in [1, 1024] (got 2.5)")]
+    [InlineData("samples: 0", "\"samples\" must be a number in [1, 100]")]
+    public void Whole_number_fields_refuse_fractions(string field, string message)
+    {
+        using var dir = new TestUtil.TempDir();
+        File.WriteAllText(dir["t.yaml"], "teachers:\n  - name: a\n    base_url: http://127.0.0.1:9/v1\n    model: m\n    " + field + "\n");
+        var ex = Assert.Throws<CompactException>(() => Compact.Teach.TeachersFile.Load(dir["t.yaml"]));
+        Assert.Contains(message, ex.Message);
+    }
+}
