@@ -16,7 +16,7 @@ public static class OptionRanges
     };
 
     /// <summary>Verbs that load model weights for inference or merging.</summary>
-    static readonly HashSet<string> WeightLoaders = ["generate", "eval", "merge", "serve"];
+    static readonly HashSet<string> WeightLoaders = ["generate", "eval", "merge", "serve", "sft", "distill", "score"];
 
     /// <summary>(lower bound, lower inclusive, upper bound, upper inclusive) per flag; every floating-point flag must
     /// also be finite.</summary>

@@ -41,7 +41,12 @@ public sealed class Student : IDisposable
         var tok = LoadTokenizer(o.ModelDir);
         var chat = ChatFormat.For(tok);
         var m = CausalLM.Load(o.ModelDir, device, dtype);
-        try { IO.WeightChecks.RequireTokenizerFits(tok.VocabSize, m.Config, o.ModelDir); } catch { m.Dispose(); throw; }
+        try
+        {
+            IO.WeightChecks.RequireTokenizerFits(tok.VocabSize, m.Config, o.ModelDir);
+            IO.WeightChecks.RequireFinite(m.named_parameters().Select(p => (p.name, (TorchSharp.torch.Tensor)p.parameter)), o.ModelDir);
+        }
+        catch { m.Dispose(); throw; }
         var s = new Student(o, m, tok, chat);
         m.GradientCheckpointing = o.GradientCheckpointing;
         m.Dropout.Seed = o.Seed;

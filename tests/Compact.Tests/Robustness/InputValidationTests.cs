@@ -93,6 +93,11 @@ public class InputValidationTests
         Assert.Contains("mlp.down_proj.weight' holds 1 NaN", g.Err);
         Assert.Contains("--allow-nonfinite", g.Err);
         Assert.Equal(0, Run("generate", "--model", poisoned, "--prompt", "hi", "--max-new-tokens", "2", "--allow-nonfinite").Code);
+        // Training starts from the same check: sft refuses the poisoned student before its first step.
+        File.WriteAllText(dir["train.jsonl"], "{\"question\": \"1+1?\", \"target\": \"2\"}\n");
+        var sft = Run("sft", "--model", poisoned, "--data", dir["train.jsonl"], "--out", dir["sft"], "--max-steps", "1");
+        Assert.Equal(1, sft.Code);
+        Assert.Contains("mlp.down_proj.weight' holds 1 NaN", sft.Err);
 
         // A NaN adapter on a clean base: merge refuses it, naming the adapter folder.
         var adapter = dir["adapter"];
