@@ -23,7 +23,7 @@ public static class CompactOverhead
         a.RequireAllUsed();
         Devices.ConfigureThreads();
         var data = Path.Combine(BenchUtil.SharedBenchmarks(), "committee_svamp_multiteacher_rationales.json");
-        var questions = Teach.DatasetImport.Load(data, "committee").Where(q => q.Rationales.Count == 3).Take(n).ToList();
+        var questions = Teach.DatasetImport.Load(data, "committee").Questions.Where(q => q.Rationales.Count == 3).Take(n).ToList();
         var tok = ByteLevelBpeTrainer.Train(questions.SelectMany(q => q.Rationales.Select(r => r.Text).Append(q.Question)), 1024).ToTokenizer();
         var chat = ChatFormat.For(tok);
         var cfg = Presets.Get(preset).Make(tok.VocabSize);
