@@ -50,7 +50,9 @@ public class ObjectiveTests
         var (m, tok, chat) = TinyStudent();
         using var _m = m;
         using var lora = LoraAdapters.Attach(m, new LoraConfig { Rank = 4, Dropout = 0 }, seed: 5);
-        using (torch.no_grad()) foreach (var p in lora.Parameters()) p.normal_(0, 0.05);     // non-zero B: gradients reach A too
+        // Non-zero B so gradients reach A too; a local generator, not the global one that tests running in parallel share.
+        using var gen = new torch.Generator(7);
+        using (torch.no_grad()) foreach (var p in lora.Parameters()) p.normal_(0, 0.05, gen);
         m.train();
         var qb = BranchBuilder.Build(chat, Question(), new AnswerSuffix(), 512, TruncationMode.Drop);
         var obj = new CompactObjective(m, tok, new CompactOptions { Lambda = 0 });

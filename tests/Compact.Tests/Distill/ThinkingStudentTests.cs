@@ -149,8 +149,9 @@ public class ScoreModeTests(Qwen3Student s) : IClassFixture<Qwen3Student>
     public void Score_and_training_give_the_same_alpha_in_eval_mode_and_dropout_moves_it_in_train_mode()
     {
         using var st = Student.Load(new StudentOptions { ModelDir = s.Model, Lora = new LoraConfig { Rank = 4, Dropout = 0.1 }, Seed = 5 });
+        using var gen = new torch.Generator(5);                                // not the global generator parallel tests share
         using (torch.no_grad())
-            foreach (var p in st.Trainable) p.normal_(0, 0.3);                 // with B = 0, LoRA dropout would change nothing
+            foreach (var p in st.Trainable) p.normal_(0, 0.3, gen);            // with B = 0, LoRA dropout would change nothing
         var qb = BranchBuilder.Build(st.Chat, Qwen3Student.Item(), new AnswerSuffix(), 4096, TruncationMode.Drop);
         CompactObjective Objective(ScoreMode m) => new(st.Model, st.Tokenizer, new CompactOptions { ScoreMode = m });
         double[] Training(ScoreMode m, long position)
