@@ -25,8 +25,8 @@ const SENTENCEPIECE = { name: "@agnai/sentencepiece-js", version: "1.1.1" };
 const here = dirname(fileURLToPath(import.meta.url));
 const repo = join(here, "..");
 const fixtures = join(repo, "tests", "Compact.Tests", "Fixtures");
-// ../shared beside the repository, else the copies committed with the tests (tests/Compact.Tests/Fixtures/shared).
-const shared = existsSync(join(repo, "..", "shared", "models")) ? join(repo, "..", "shared") : join(fixtures, "shared");
+// ../shared beside the repository, else the copies committed in data/.
+const shared = existsSync(join(repo, "..", "shared", "models")) ? join(repo, "..", "shared") : join(repo, "data");
 
 // Keep in sync with RealTokenizers in tests/Compact.Tests/Tokenization/TokenizerTestData.cs.
 const TOKENIZERS = [

@@ -50,7 +50,7 @@ public static class BenchUtil
         var env = Environment.GetEnvironmentVariable("COMPACT_SHARED");
         var candidates = string.IsNullOrWhiteSpace(env)
             ? [Path.Combine(RepoRoot(), "shared", "benchmarks"), Path.Combine(RepoRoot(), "..", "shared", "benchmarks"),
-               Path.Combine(RepoRoot(), "tests", "Compact.Tests", "Fixtures", "shared", "benchmarks")]
+               Path.Combine(RepoRoot(), "data", "benchmarks")]
             : new[] { Path.Combine(env, "benchmarks"), env };
         return candidates.Select(Path.GetFullPath).FirstOrDefault(c => File.Exists(Path.Combine(c, "gsm8k_test.jsonl")))
             ?? throw new CompactException($"no shared/benchmarks folder with gsm8k_test.jsonl (looked in {string.Join(", ", candidates)}); set COMPACT_SHARED to the shared folder.");

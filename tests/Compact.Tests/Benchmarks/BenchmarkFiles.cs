@@ -67,7 +67,7 @@ internal static class BenchmarkFiles
                 var beside = Path.GetFullPath(Path.Combine(dir.FullName, "..", "shared", "benchmarks"));
                 if (Directory.Exists(beside)) return beside;
                 // A clone without the steering repo beside it: the copies committed with the tests.
-                var vendored = Path.Combine(dir.FullName, "tests", "Compact.Tests", "Fixtures", "shared", "benchmarks");
+                var vendored = Path.Combine(dir.FullName, "data", "benchmarks");
                 if (Directory.Exists(vendored)) return vendored;
             }
         }

@@ -17,7 +17,7 @@ public class RealModelTests
     public static string SharedModel(string name)
     {
         var beside = Path.Combine(Path.GetDirectoryName(TestUtil.RepoRoot())!, "shared", "models", name);
-        return Path.Exists(beside) ? beside : Path.Combine(TestUtil.RepoRoot(), "tests", "Compact.Tests", "Fixtures", "shared", "models", name);
+        return Path.Exists(beside) ? beside : Path.Combine(TestUtil.RepoRoot(), "data", "models", name);
     }
 
     static void AssertLogits(CausalLM m, IReadOnlyList<int> sequence, JsonNode byPosition, float tol, string what)

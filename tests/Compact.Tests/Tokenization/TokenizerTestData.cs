@@ -234,7 +234,7 @@ internal static class RealTokenizers
 
 /// <summary>
 /// ../shared/models beside the repository (or $COMPACT_SHARED/models), else the copies committed in
-/// tests/Compact.Tests/Fixtures/shared/models, so that a clone on its own runs every test.
+/// data/models, so that a clone on its own runs every test.
 /// </summary>
 internal static class SharedModels
 {
@@ -244,7 +244,7 @@ internal static class SharedModels
             ? env
             : Path.Combine(Path.GetDirectoryName(TestUtil.RepoRoot())!, "shared");
         var beside = Path.Combine(root, "models", relative);
-        return Path.Exists(beside) ? beside : Path.Combine(TestUtil.RepoRoot(), "tests", "Compact.Tests", "Fixtures", "shared", "models", relative);
+        return Path.Exists(beside) ? beside : Path.Combine(TestUtil.RepoRoot(), "data", "models", relative);
     }
 }
 
