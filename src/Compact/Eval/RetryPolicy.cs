@@ -4,8 +4,8 @@ namespace Compact.Eval;
 
 /// <summary>When to retry a request to an evaluation endpoint and how long to wait: exponential backoff with "equal
 /// jitter" (half the step fixed, half uniform, so that many clients throttled at once do not retry in lockstep),
-/// never shorter than the server's Retry-After. (Teach has its own policy, which takes Retry-After as the delay;
-/// here it is a floor.)</summary>
+/// never shorter than the server's Retry-After. Teach's <see cref="Teach.Backoff"/> shares the Retry-After parsing and
+/// the retryable statuses below; its jitter is added on top of the step instead.</summary>
 public sealed record RetryPolicy(TimeSpan Base, TimeSpan Max, int MaxRetries = 6)
 {
     public static readonly RetryPolicy Default = new(TimeSpan.FromSeconds(1), TimeSpan.FromSeconds(60));

@@ -29,17 +29,11 @@ public sealed record Backoff(TimeSpan Base, TimeSpan Max)
         return TimeSpan.FromSeconds(Math.Max(floor, exp) + rng.NextDouble() * Base.TotalSeconds);
     }
 
-    /// <summary>Retry-After as seconds or an HTTP date.</summary>
-    public static TimeSpan? ParseRetryAfter(string? value, DateTimeOffset now)
-    {
-        if (string.IsNullOrWhiteSpace(value)) return null;
-        if (double.TryParse(value, System.Globalization.NumberStyles.Float, System.Globalization.CultureInfo.InvariantCulture, out var s)) return TimeSpan.FromSeconds(s);
-        if (DateTimeOffset.TryParse(value, System.Globalization.CultureInfo.InvariantCulture, System.Globalization.DateTimeStyles.AssumeUniversal, out var d)) return d - now;
-        return null;
-    }
+    /// <summary>Retry-After as seconds or an HTTP date (<see cref="Eval.RetryPolicy.ParseRetryAfter"/>; teach and eval read it alike).</summary>
+    public static TimeSpan? ParseRetryAfter(string? value, DateTimeOffset now) => Eval.RetryPolicy.ParseRetryAfter(value, now);
 
-    /// <summary>Status codes worth retrying (0 = no response: connection error or timeout).</summary>
-    public static bool Retryable(int status) => status is 0 or 408 or 409 or 425 or 429 or >= 500;
+    /// <summary>Status codes worth retrying (<see cref="Eval.RetryPolicy.Retryable"/>).</summary>
+    public static bool Retryable(int status) => Eval.RetryPolicy.Retryable(status);
 }
 
 public sealed record TeachOptions

@@ -209,23 +209,14 @@ public sealed class ChatFormat
         return ids;
     }
 
-    public IReadOnlyList<int> EncodePrompt(string? system, string user)
-    {
-        var ids = new List<int>();
-        foreach (var (text, _) in Segments(system, user, null)) Append(ids, text);
-        return ids;
-    }
-
-    /// <summary><see cref="EncodePrompt(string?, string)"/>; with <paramref name="escapeSpecialInContent"/> the
+    /// <summary>The prompt, ending right after the assistant header. With <paramref name="escapeSpecialInContent"/> the
     /// messages' text (not the template's frame) is encoded with special tokens as plain text
     /// (<see cref="HfTokenizer.EncodeSpecialAsText"/>), so a "&lt;|im_end|&gt;" written in a question stays text.
     /// Without it, as Hugging Face's apply_chat_template does, such text becomes the control token.</summary>
-    public IReadOnlyList<int> EncodePrompt(string? system, string user, bool escapeSpecialInContent)
+    public IReadOnlyList<int> EncodePrompt(string? system, string user, bool escapeSpecialInContent = false)
     {
-        if (!escapeSpecialInContent) return EncodePrompt(system, user);
         var ids = new List<int>();
-        foreach (var (text, part) in Segments(system, user, null))
-            Append(ids, text, part == Part.Content);
+        foreach (var (text, part) in Segments(system, user, null)) Append(ids, text, escapeSpecialInContent && part == Part.Content);
         return ids;
     }
 
