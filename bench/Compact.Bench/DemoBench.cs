@@ -1,26 +1,27 @@
-using System.Text.Json.Nodes;
 using Compact.Demo;
 using Compact.Util;
 
 namespace Compact.Bench;
 
-/// <summary>demo: runs the full `compact demo` (or --quick true) into a scratch folder (or --out DIR) and keeps its
-/// table (accuracy per method and split, teacher weights, verdict, time) as bench/results/demo.json, so later changes
-/// can be compared against it. Options: --out DIR --quick false --seed 0.</summary>
+/// <summary>demo: runs `compact demo` (default comparison; --all true: every method; --quick true: the miniature) into
+/// a scratch folder (or --out DIR, where an earlier run resumes) and keeps its results JSON (accuracy per method and
+/// split, learning curves, paired differences, score-validity AUCs, verdict, time) as bench/results/demo.json
+/// (demo-all.json, demo-quick.json), the reference for later changes. Options: --out DIR --quick false --all false --seed 0.</summary>
 public static class DemoBench
 {
     public static int Run(string[] argv)
     {
         var a = new BenchArgs(argv);
-        var outDir = a.Get("out", Path.Combine(Path.GetTempPath(), "compact-demo-bench"));
         bool quick = a.Get("quick", "false") == "true";
+        bool all = a.Get("all", "false") == "true";
+        var outDir = a.Get("out", Path.Combine(Path.GetTempPath(), "compact-demo-bench" + (all ? "-all" : "")));
         long seed = a.Get("seed", 0);
         a.RequireAllUsed();
-        var summary = DemoRunner.Run(new DemoOptions { Out = outDir, Quick = quick, Seed = seed }, Console.Out, new ProgressHost(Console.Out));
-        var result = DemoRunner.ToJson(summary);
-        result["command"] = $"compact demo{(quick ? " --quick" : "")}{(seed != 0 ? $" --seed {seed}" : "")}";
-        result["machine_cores"] = Environment.ProcessorCount;
-        Console.WriteLine($"  → {BenchUtil.WriteResult(quick ? "demo-quick" : "demo", result)}");
+        // The benchmark programs' entry points are synchronous; this is the one place the demo is waited on.
+        var results = DemoRunner.RunAsync(new DemoOptions { Out = outDir, Quick = quick, All = all, Seed = seed }, Console.Out, new ProgressHost(Console.Out))
+            .GetAwaiter().GetResult();
+        var name = "demo" + (all ? "-all" : "") + (quick ? "-quick" : "");
+        Console.WriteLine($"  → {BenchUtil.WriteResult(name, results.ToJson())}");
         return 0;
     }
 }

@@ -3,10 +3,28 @@ using Compact.Serving;
 
 namespace Compact.Demo;
 
-/// <summary>The demo's scripted teachers, each with a character the paper describes. They read the problem from
-/// the prompt, solve it exactly, and write the solution in their own style; the teach step reaches them over
-/// HTTP like any other OpenAI-compatible teacher and checks their answers.</summary>
-public sealed class ScriptedTeacher(string name, Func<Problem, Random, string> write, double wrongAnswerRate = 0) : ICompletionBackend
+/// <summary>What is known to be wrong with one rationale, recorded by the teacher that wrote it: the ground truth the
+/// score-validity diagnostic checks COMPACT's scores against.</summary>
+/// <param name="Flaw">"none", "hallucinated_step" (an intermediate result is wrong while the chain goes on from the
+/// right value), "no_reasoning" (the answer without its steps) or "wrong_answer" (a slip in the last step; the teach
+/// step rejects such rationales).</param>
+/// <param name="Step">The 0-based index of the wrong step (hallucinated_step, wrong_answer).</param>
+/// <param name="Shown">The value the rationale states at that step.</param>
+/// <param name="Correct">The right value at that step.</param>
+/// <param name="Chars">The rationale's length in characters (the verbose teacher's flaw is its length).</param>
+public sealed record RationaleTruth(string Flaw, int? Step, int? Shown, int? Correct, int Chars)
+{
+    public const string None = "none", HallucinatedStep = "hallucinated_step", NoReasoning = "no_reasoning", WrongAnswer = "wrong_answer";
+}
+
+/// <summary>One scripted reply: the text and its ground truth.</summary>
+public sealed record TeacherReply(string Text, RationaleTruth Truth);
+
+/// <summary>The demo's scripted teachers, each with a known character. They read the problem from the prompt, solve
+/// it exactly and write the solution in their own style, with their flaws planted at known places; the teach step
+/// reaches them over HTTP like any other OpenAI-compatible teacher. A reply is a pure function of (teacher, prompt,
+/// seed), so the demo recovers each rationale's ground truth by asking <see cref="Reply"/> again.</summary>
+public sealed class ScriptedTeacher(string name, Func<Problem, Random, TeacherReply> write, double wrongAnswerRate = 0) : ICompletionBackend
 {
     public string ModelId => name;
     public int ContextLength => 1 << 20;
@@ -15,22 +33,28 @@ public sealed class ScriptedTeacher(string name, Func<Problem, Random, string> w
     public CompletionResult Complete(CompletionRequest r, Action<string>? onDelta, CancellationToken ct)
     {
         var prompt = r.Messages?.LastOrDefault(m => m.Role == "user")?.Content ?? r.Prompt ?? "";
+        var reply = Reply(prompt, r.Seed ?? 0);
+        onDelta?.Invoke(reply.Text);
+        return new CompletionResult(reply.Text, "stop", prompt.Length / 4, reply.Text.Length / 4);
+    }
+
+    /// <summary>The reply to a prompt: deterministic per (teacher, prompt, seed), so reruns and resumed runs see the same.</summary>
+    public TeacherReply Reply(string prompt, long seed)
+    {
         var p = World.Parse(prompt);
-        // Deterministic per (teacher, question, seed), so reruns and resumed runs see the same replies.
-        var rng = new Random(Training.Seeds.Mix(World.StableHash(name + "\n" + prompt), r.Seed ?? 0));
-        string text;
-        if (p is null) text = "I cannot read this problem.";
-        else if (rng.NextDouble() < wrongAnswerRate)
+        var rng = new Random(Training.Seeds.Mix(World.StableHash(name + "\n" + prompt), seed));
+        if (p is null) return new("I cannot read this problem.", new(RationaleTruth.None, null, null, null, 0));
+        if (rng.NextDouble() < wrongAnswerRate)
         {
             // A slip in the last step: the final answer is wrong and the teach step will reject this rationale.
             var steps = p.Steps.ToList();
             var last = steps[^1];
-            steps[^1] = last with { After = last.After + 1 + rng.Next(3) };
-            text = write(p with { Steps = steps }, rng);
+            int wrong = last.After + 1 + rng.Next(3);
+            steps[^1] = last with { After = wrong };
+            var text = write(p with { Steps = steps }, rng).Text;
+            return new(text, new(RationaleTruth.WrongAnswer, steps.Count - 1, wrong, last.After, text.Length));
         }
-        else text = write(p, rng);
-        onDelta?.Invoke(text);
-        return new CompletionResult(text, "stop", prompt.Length / 4, text.Length / 4);
+        return write(p, rng);
     }
 
     static string Verb(Step s) => s.Op switch
@@ -38,40 +62,52 @@ public sealed class ScriptedTeacher(string name, Func<Problem, Random, string> w
         '+' => "adds", '-' => "takes away", '*' => s.Operand == 2 ? "doubles" : "triples", _ => "halves",
     };
 
-    /// <summary>Concise generalist: one equation per step, then the result.</summary>
-    public static string Concise(Problem p, Random rng) =>
-        string.Join(" ", p.Steps.Select(s => s.Equation() + ".")) + $" So {p.Name} has {p.Answer} {p.Items}.";
+    static TeacherReply Clean(string text) => new(text, new(RationaleTruth.None, null, null, null, text.Length));
 
-    /// <summary>Verbose expert: long, full of thinking words, far from the student's terse style.</summary>
-    public static string Verbose(Problem p, Random rng)
+    /// <summary>Concise generalist: one equation per step, then the result, in the student's own terse style.</summary>
+    public static TeacherReply Concise(Problem p, Random rng) =>
+        Clean(string.Join(" ", p.Steps.Select(s => s.Equation() + ".")) + $" So {p.Name} has {p.Answer} {p.Items}.");
+
+    /// <summary>Verbose expert: right, but long and full of thinking words, far from the student's terse style.</summary>
+    public static TeacherReply Verbose(Problem p, Random rng)
     {
         var sb = new StringBuilder();
-        sb.Append(rng.Next(2) == 0 ? "Okay, let us work through this carefully, one event at a time. " : "Hmm, let me think about this problem step by step. ");
-        sb.Append($"First, note that {p.Name} starts with {p.Start} {p.Items}. ");
+        sb.Append(rng.Next(2) == 0 ? "Okay, let us work through this carefully. " : "Hmm, let me think step by step. ");
+        sb.Append($"{p.Name} starts with {p.Start} {p.Items}. ");
         for (int i = 0; i < p.Steps.Count; i++)
         {
             var s = p.Steps[i];
-            string lead = i == 0 ? "Then" : new[] { "Next", "After that", "Consequently", "Specifically" }[rng.Next(4)];
-            sb.Append($"{lead}, the problem {Verb(s)} {s.Operand} here, so we compute {s.Equation()}. ");
-            if (rng.Next(3) == 0) sb.Append($"Wait, let me double-check that: yes, {s.Equation()} is right. ");
-            sb.Append($"Therefore {p.Name} now has {s.After} {p.Items}. ");
+            string lead = i == 0 ? "Then" : new[] { "Next", "After that", "Consequently" }[rng.Next(3)];
+            sb.Append($"{lead}, the problem {Verb(s)} {s.Operand}, so we compute {s.Equation()}. ");
+            if (rng.Next(3) == 0) sb.Append($"Wait, let me check: yes, {s.Equation()} is right. ");
         }
-        sb.Append($"In summary, after all {p.Steps.Count} events, {p.Name} ends up with {p.Answer} {p.Items}.");
-        return sb.ToString();
+        sb.Append($"In summary, {p.Name} ends up with {p.Answer} {p.Items}.");
+        return Clean(sb.ToString());
     }
 
-    /// <summary>Noisy teacher: the concise style, but often one intermediate result is wrong while the chain goes on
-    /// from the right value, so the final answer still checks (a hallucinated path).</summary>
-    public static string Noisy(Problem p, Random rng)
+    /// <summary>Noisy teacher: the concise style, but in 70% of the problems with two or more steps one intermediate
+    /// result is wrong while the chain goes on from the right value, so the final answer still checks (a hallucinated
+    /// step). The student knows every single-step fact from pre-training, so it can in principle notice.</summary>
+    public static TeacherReply Noisy(Problem p, Random rng)
     {
         int bad = p.Steps.Count > 1 && rng.NextDouble() < 0.7 ? rng.Next(p.Steps.Count - 1) : -1;
-        return string.Join(" ", p.Steps.Select((s, i) => s.Equation(i == bad ? s.After + (rng.Next(2) == 0 ? -1 : 1) * (1 + rng.Next(4)) : null) + "."))
-            + $" So {p.Name} has {p.Answer} {p.Items}.";
+        int shown = 0;
+        if (bad >= 0)
+        {
+            int delta = (rng.Next(2) == 0 ? -1 : 1) * (1 + rng.Next(4));
+            shown = p.Steps[bad].After + delta;
+            if (shown < 0) shown = p.Steps[bad].After - delta;
+        }
+        var text = string.Join(" ", p.Steps.Select((s, i) => s.Equation(i == bad ? shown : null) + ".")) + $" So {p.Name} has {p.Answer} {p.Items}.";
+        return bad < 0 ? Clean(text) : new(text, new(RationaleTruth.HallucinatedStep, bad, shown, p.Steps[bad].After, text.Length));
     }
 
-    /// <summary>Shortcut teacher: the answer with almost no reasoning.</summary>
-    public static string Shortcut(Problem p, Random rng) =>
-        rng.Next(2) == 0 ? $"{p.Answer}." : $"{p.Name} has {p.Answer}.";
+    /// <summary>Shortcut teacher: the answer with no reasoning at all.</summary>
+    public static TeacherReply Shortcut(Problem p, Random rng)
+    {
+        var text = rng.Next(2) == 0 ? $"{p.Answer}." : $"{p.Name} has {p.Answer}.";
+        return new(text, new(RationaleTruth.NoReasoning, null, null, null, text.Length));
+    }
 
     /// <summary>The four teachers of the demo, with the rate at which each gets a final answer wrong.</summary>
     public static IReadOnlyList<ScriptedTeacher> All() =>
@@ -81,4 +117,6 @@ public sealed class ScriptedTeacher(string name, Func<Problem, Random, string> w
         new("noisy", Noisy, 0.10),
         new("shortcut", Shortcut, 0.05),
     ];
+
+    public static readonly string[] Names = ["concise", "verbose", "noisy", "shortcut"];
 }

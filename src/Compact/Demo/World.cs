@@ -1,3 +1,4 @@
+using System.Globalization;
 using System.Text.RegularExpressions;
 
 namespace Compact.Demo;
@@ -119,9 +120,19 @@ public static class World
         return (long)(h & 0x7FFFFFFFFFFFFFFF);
     }
 
+    /// <summary>How every answer in the world ends, in pre-training targets and in distillation branches alike:
+    /// reasoning that ends with a full stop, then " The answer is: N". Branches are built with <see cref="Suffix"/>, so
+    /// a branch's target tokens after its rationale are exactly those the student produced in pre-training (issue 11,
+    /// fault 1: a "\n\nThe answer is:" suffix put four never-seen tokens into every branch).</summary>
+    public const string AnswerLead = " The answer is: ";
+    public static readonly Distill.AnswerSuffix Suffix = new(AnswerLead + "{answer}");
+
+    /// <summary>The pre-training target for a piece of reasoning and its answer.</summary>
+    public static string Target(string reasoning, string answer) => reasoning + AnswerLead + answer;
+
     /// <summary>A single-step fact with the same operations and ranges as the problems, e.g. ("What is 12 - 3?",
-    /// "12 - 3 = 9. The answer is: 9", "9").</summary>
-    public static (string Question, string Target, string Answer) Fact(Random rng)
+    /// "12 - 3 = 9.", "9"): target "12 - 3 = 9. The answer is: 9".</summary>
+    public static Known Fact(Random rng)
     {
         while (true)
         {
@@ -134,23 +145,38 @@ public static class World
                 default: if (a % 2 != 0) continue; return F(a, '/', 2, a / 2);
             }
         }
-        static (string, string, string) F(int a, char op, int b, int r) => ($"What is {a} {op} {b}?", $"{a} {op} {b} = {r}. The answer is: {r}", r.ToString());
+        static Known F(int a, char op, int b, int r) =>
+            new($"What is {a} {op} {b}?", $"{a} {op} {b} = {r}.", r.ToString(CultureInfo.InvariantCulture), KnownKind.Fact);
     }
 
     /// <summary>A one-step word problem in the student's own terse style: reading a quantity and applying one known
     /// fact is original knowledge; chaining several steps is what distillation has to teach.</summary>
-    public static (string Question, string Target, string Answer) OneStep(Random rng)
+    public static Known OneStep(Random rng)
     {
         var p = MakeProblem(rng, 1, "one");
-        return (p.Text, $"{p.Steps[0].Equation()}. The answer is: {p.Answer}", p.Answer.ToString());
+        return new(p.Text, $"{p.Steps[0].Equation()}.", p.Answer.ToString(CultureInfo.InvariantCulture), KnownKind.OneStep);
     }
 
-    /// <summary>The unrelated skill: "Is 37 greater than 52?" → no.</summary>
-    public static (string Question, string Target, string Answer) Comparison(Random rng)
+    /// <summary>The unrelated skill: "Is 37 greater than 52?" → "37 is less than 52, so no." → no.</summary>
+    public static Known Comparison(Random rng)
     {
         int a = rng.Next(0, 100), b = rng.Next(0, 100);
         while (b == a) b = rng.Next(0, 100);
         bool yes = a > b;
-        return ($"Is {a} greater than {b}?", $"{a} is {(yes ? "greater" : "less")} than {b}, so {(yes ? "yes" : "no")}. The answer is: {(yes ? "yes" : "no")}", yes ? "yes" : "no");
+        var ans = yes ? "yes" : "no";
+        return new($"Is {a} greater than {b}?", $"{a} is {(yes ? "greater" : "less")} than {b}, so {ans}.", ans, KnownKind.Comparison);
     }
+
+    /// <summary>The pre-training mix (and the replay mix during distillation): 40% facts, 30% one-step problems, 30%
+    /// comparisons.</summary>
+    public static Known Original(Random rng, int i) => (i % 10) switch { < 4 => Fact(rng), < 7 => OneStep(rng), _ => Comparison(rng) };
+}
+
+public enum KnownKind { Fact, OneStep, Comparison }
+
+/// <summary>A piece of the student's original knowledge: the question, the reasoning it writes (ending with a full
+/// stop) and the answer.</summary>
+public sealed record Known(string Question, string Reasoning, string Answer, KnownKind Kind)
+{
+    public string Target => World.Target(Reasoning, Answer);
 }
