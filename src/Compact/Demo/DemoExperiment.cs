@@ -62,12 +62,17 @@ public static class DemoExperiment
     public static readonly string[] Benches = ["in-distribution", "harder", "facts", "comparisons"];
     public const string CurveBench = "in-distribution-curve";
 
-    /// <summary>Every problem's branches, built once with the student's tokenizer and the world's answer suffix.</summary>
-    public static List<QuestionBranches> BuildProblems(string studentDir, string dataset)
+    /// <summary>Every problem's branches, built once with the student's tokenizer and the world's answer suffix, in the
+    /// world's order of problems and of teachers (teach writes them as the replies arrive, which varies from run to run;
+    /// the training data order must not).</summary>
+    public static List<QuestionBranches> BuildProblems(string studentDir, string dataset, IReadOnlyList<Problem> train)
     {
         var chat = ChatFormat.For(Student.LoadTokenizer(studentDir));
         var (qs, _) = MultiTeacherData.Load(dataset);
-        return BranchBuilder.BuildAll(chat, qs, World.Suffix, 512, TruncationMode.TruncateStart).Where(b => b.K > 0 && b.Problem is null).ToList();
+        var order = train.Select((p, i) => (p.Id, i)).ToDictionary(x => x.Id, x => x.i);
+        var sorted = qs.OrderBy(q => order.GetValueOrDefault(q.Id, int.MaxValue)).ThenBy(q => q.Id, StringComparer.Ordinal)
+            .Select(q => q with { Rationales = q.Rationales.OrderBy(r => Array.IndexOf(ScriptedTeacher.Names, r.Teacher)).ThenBy(r => r.Teacher, StringComparer.Ordinal).ToList() });
+        return BranchBuilder.BuildAll(chat, sorted, World.Suffix, 512, TruncationMode.TruncateStart).Where(b => b.K > 0 && b.Problem is null).ToList();
     }
 
     /// <summary>The replay questions as branches: one per teacher, each the student's own reasoning, so that every method
