@@ -17,6 +17,7 @@ public static class DemoBench
         var outDir = a.Get("out", Path.Combine(Path.GetTempPath(), "compact-demo-bench" + (all ? "-all" : "")));
         long seed = a.Get("seed", 0);
         a.RequireAllUsed();
+        Compact.Models.Devices.ConfigureThreads();                      // an entry point: the process's thread settings are its own
         // The benchmark programs' entry points are synchronous; this is the one place the demo is waited on.
         var results = DemoRunner.RunAsync(new DemoOptions { Out = outDir, Quick = quick, All = all, Seed = seed }, Console.Out, new ProgressHost(Console.Out))
             .GetAwaiter().GetResult();
