@@ -157,7 +157,7 @@ public static class DistillCommand
         var objective = new CompactObjective(student.Model, student.Tokenizer, options);
         var recipe = new DistillRecipe(student, questions, objective, method, p.GetValue(MccWeight), p.GetValue(Shared.Seed));
         var summary = Engine.Run(recipe, eo, cfg, output, progress, cts.Token);
-        var curves = TeacherCurves.Plot(outDir);
+        var curves = TeacherCurves.Plot(outDir, Util.Plots.Charts);
         return TrainOptions.Finish(output, $"distill {method.ToString().ToLowerInvariant()}", summary, outDir, () => student.ExportFinal(outDir),
             new JsonObject { ["method"] = method.ToString().ToLowerInvariant(), ["teacher_weights_png"] = curves });
     }

@@ -77,6 +77,7 @@ public sealed class TrainOptions(TrainDefaults d)
 
     public EngineOptions Engine(ParseResult p, string outDir, string title, int microBatch) => new()
     {
+        Charts = Util.Plots.Charts,
         OutDir = outDir,
         MicroBatch = microBatch,
         GradAccum = p.GetValue(GradAccum),

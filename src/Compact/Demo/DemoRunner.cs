@@ -224,6 +224,7 @@ public static class DemoRunner
         var (examples, _) = SftData.Load(dataPath, st.Chat, 256, TruncationMode.Drop, false);
         var eo = new EngineOptions
         {
+            Charts = Plots.Charts,
             OutDir = Path.Combine(work, "run"), MicroBatch = s.PretrainBatch, MaxSteps = s.PretrainSteps, Seed = o.Seed, SaveEvery = 100,
             Resume = true, Title = "pretrain student",
             Optim = new OptimizerOptions { Lr = 3e-3, WarmupSteps = Math.Max(1, s.PretrainSteps / 20), WeightDecay = 0.01, MinLrRatio = 0.1 },
@@ -311,6 +312,7 @@ public static class DemoRunner
         var options = new CompactOptions { Fusion = m.Fusion ?? new FusionWeights(), Lambda = m.Method == DistillMethod.Uniform ? 0 : 0.1 };
         var eo = new EngineOptions
         {
+            Charts = Plots.Charts,
             // One micro-batch of GradAccum questions per step (the same questions per step as METHOD's accumulation of
             // one question at a time; batching them only amortises a tiny model's per-operation cost).
             OutDir = dir, MicroBatch = s.GradAccum, GradAccum = 1, MaxSteps = s.DistillSteps, Seed = runSeed, Resume = true,
@@ -333,7 +335,7 @@ public static class DemoRunner
             var recipe = new DistillRecipe(student, qs, new CompactObjective(student.Model, student.Tokenizer, options), m.Method, 0.1, runSeed);
             var sum = Engine.Run(recipe, eo, cfg, TextWriter.Null, progress, ct);
             if (sum.Stopped) throw new OperationCanceledException();
-            TeacherCurves.Plot(dir);
+            TeacherCurves.Plot(dir, Plots.Charts);
             result = student.ExportFinal(dir);
         }
         AtomicFile.WriteAllText(Path.Combine(dir, "summary.json"), new JsonObject

@@ -12,7 +12,7 @@ public sealed record TeacherSummary(string Teacher, int Questions, double MeanAl
 public static class Scoring
 {
     public static IReadOnlyList<TeacherSummary> Run(CompactObjective objective, IReadOnlyList<QuestionBranches> questions, string outPath,
-        ProgressHost progress, CancellationToken ct = default)
+        IProgressReporter progress, CancellationToken ct = default)
     {
         var lines = new List<JsonObject>();
         progress.Run("score", questions.Count, task =>

@@ -44,6 +44,8 @@ public sealed record EngineOptions
     public int? StopAfter { get; init; }
     /// <summary>Called after every optimizer step (tests use it to watch live tensors).</summary>
     public Action<int>? OnStep { get; init; }
+    /// <summary>Draws loss.png after the run (null: no chart).</summary>
+    public ILineCharts? Charts { get; init; }
     /// <summary>Name of the progress bar.</summary>
     public string Title { get; init; } = "train";
 }
@@ -85,7 +87,7 @@ public sealed class Engine
     /// <summary>Run-config keys that may differ between a run and its resumption.</summary>
     static readonly HashSet<string> ResumeTolerant = ["resume", "device", "save_every", "keep_last", "verbose", "stop_after"];
 
-    public static TrainSummary Run(ITrainRecipe recipe, EngineOptions o, JsonObject runConfig, TextWriter log, ProgressHost progress,
+    public static TrainSummary Run(ITrainRecipe recipe, EngineOptions o, JsonObject runConfig, TextWriter log, IProgressReporter progress,
         CancellationToken ct = default)
     {
         if (o.GradAccum < 1) throw new CompactException($"--grad-accum must be at least 1 (got {o.GradAccum}).");
@@ -230,7 +232,7 @@ public sealed class Engine
         });
         if (stopped && step > startStep && (lastCkpt is null || !lastCkpt.EndsWith($"step-{step:D6}", StringComparison.Ordinal)))
             lastCkpt = SaveCheckpoint(recipe, opt, ckptRoot, step, elapsedBefore + sw.Elapsed.TotalSeconds, tokens, o.KeepLast);
-        WriteLossPlot(o.OutDir);
+        if (o.Charts is not null) WriteLossPlot(o.OutDir, o.Charts);
         double secs = sw.Elapsed.TotalSeconds;
         return new TrainSummary(step, total, lastLoss, elapsedBefore + secs, (tokens - tokensBefore) / Math.Max(1e-9, secs), lastCkpt, stopped);
     }
@@ -391,7 +393,7 @@ public sealed class Engine
     }
 
     /// <summary>loss.png from metrics.jsonl: total loss and every logged loss part per step.</summary>
-    public static void WriteLossPlot(string outDir)
+    public static void WriteLossPlot(string outDir, ILineCharts charts)
     {
         var path = Path.Combine(outDir, MetricsFile);
         if (!File.Exists(path)) return;
@@ -407,7 +409,7 @@ public sealed class Engine
             }
         }
         if (series.Count == 0) return;
-        Plots.Lines(Path.Combine(outDir, "loss.png"), "Training loss", "optimizer step", "loss",
-            series.OrderBy(kv => kv.Key == "loss" ? "" : kv.Key).Select(kv => new Plots.Series(kv.Key, kv.Value.X, kv.Value.Y)));
+        charts.Lines(Path.Combine(outDir, "loss.png"), "Training loss", "optimizer step", "loss",
+            series.OrderBy(kv => kv.Key == "loss" ? "" : kv.Key).Select(kv => new ChartSeries(kv.Key, kv.Value.X, kv.Value.Y)).ToList());
     }
 }

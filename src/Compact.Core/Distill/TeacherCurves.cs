@@ -46,7 +46,7 @@ public static class TeacherCurves
     }
 
     /// <summary>teacher_weights.png: each teacher's mean α per step, smoothed by a trailing mean over ~5% of the run.</summary>
-    public static string? Plot(string runDir, string title = "Teacher weights during training")
+    public static string? Plot(string runDir, ILineCharts charts, string title = "Teacher weights during training")
     {
         var curves = Read(runDir);
         if (curves.Count == 0) return null;
@@ -56,10 +56,10 @@ public static class TeacherCurves
         {
             var ys = kv.Value.Select(p => p.Alpha).ToList();
             var smooth = ys.Select((_, i) => ys.Skip(Math.Max(0, i - window + 1)).Take(Math.Min(window, i + 1)).Average()).ToList();
-            return new Plots.Series(kv.Key, kv.Value.Select(p => (double)p.Step).ToList(), smooth);
+            return new ChartSeries(kv.Key, kv.Value.Select(p => (double)p.Step).ToList(), smooth);
         }).ToList();
         var path = Path.Combine(runDir, "teacher_weights.png");
-        Plots.Lines(path, title, "optimizer step", $"mean α (trailing mean of {window} steps)", series);
+        charts.Lines(path, title, "optimizer step", $"mean α (trailing mean of {window} steps)", series);
         return path;
     }
 }

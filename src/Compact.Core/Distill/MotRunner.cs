@@ -27,7 +27,7 @@ public sealed class MotRunner
         public required EngineOptions Engine { get; init; }
     }
 
-    public static string Run(Student student, IReadOnlyList<QuestionBranches> questions, Options o, TextWriter log, ProgressHost progress,
+    public static string Run(Student student, IReadOnlyList<QuestionBranches> questions, Options o, TextWriter log, IProgressReporter progress,
         CancellationToken ct = default)
     {
         if (student.Lora is null) throw new CompactException("--method mot trains LoRA branches; it cannot be combined with --full.");
