@@ -11,20 +11,20 @@ namespace Compact.Cli.Commands;
 /// <summary>COMPACT's own flags, shared by `distill` and `score`.</summary>
 public sealed class CompactFlags
 {
-    public readonly Option<double> BetaMi = new("--beta-mi") { Description = "β1, weight of the MI-adaptability z-score.", DefaultValueFactory = _ => 1.0 };
-    public readonly Option<double> BetaCons = new("--beta-cons") { Description = "β2, weight of the consensus z-score.", DefaultValueFactory = _ => 1.0 };
-    public readonly Option<double> BetaPpl = new("--beta-ppl") { Description = "β3, weight of the difficulty (NLL) z-score penalty.", DefaultValueFactory = _ => 0.5 };
-    public readonly Option<double> Tau = new("--tau") { Description = "Softmax temperature of the fusion.", DefaultValueFactory = _ => 1.0 };
-    public readonly Option<double> Lambda = new("--lambda") { Description = "Weight of the consistency loss (compact; uniform uses it only when given).", DefaultValueFactory = _ => 0.1 };
-    public readonly Option<string> Estimator = new("--estimator") { Description = "MI estimator: probe (free, from the training forward), exact (teacher-forced answer after every position) or reference (the authors' raw-logit variant).", DefaultValueFactory = _ => "probe" };
-    public readonly Option<int> ExactStride = new("--exact-stride") { Description = "exact estimator: score every s-th rationale position.", DefaultValueFactory = _ => 1 };
-    public readonly Option<string[]> Thinking = new("--thinking-words") { Description = "Thinking words and phrases (default: METHOD.md's list).", AllowMultipleArgumentsPerToken = true };
-    public readonly Option<bool> ReferenceCode = new("--reference-code") { Description = "Reproduce the authors' code: raw chain of thought without answer suffix, loss to the end of the sequence, long sequences cut at the end, tokenizer(answer) probe ids, flat GQA expansion, all-position KL, raw-logit MI summed over the question's padded batch (README: what it does not reproduce)." };
-    public readonly Option<string> ScoreMode = new("--score-mode") { Description = "Where the scores come from: train (the training forward, LoRA dropout as in training, consensus projections included) or eval (a separate dropout-free no-grad pass: deterministic weights, one extra forward per step).", DefaultValueFactory = _ => "train" };
-    public readonly Option<bool> NoMi = new("--no-mi") { Description = "Ablation: drop the MI-adaptability term." };
-    public readonly Option<bool> NoCons = new("--no-cons") { Description = "Ablation: drop the consensus term." };
-    public readonly Option<bool> NoPpl = new("--no-ppl") { Description = "Ablation: drop the difficulty term." };
-    public readonly Option<string> Suffix = new("--answer-suffix") { Description = "Text every target ends with; {answer} is the gold answer.", DefaultValueFactory = _ => AnswerSuffix.Default };
+    public Option<double> BetaMi { get; } = new("--beta-mi") { Description = "β1, weight of the MI-adaptability z-score.", DefaultValueFactory = _ => 1.0 };
+    public Option<double> BetaCons { get; } = new("--beta-cons") { Description = "β2, weight of the consensus z-score.", DefaultValueFactory = _ => 1.0 };
+    public Option<double> BetaPpl { get; } = new("--beta-ppl") { Description = "β3, weight of the difficulty (NLL) z-score penalty.", DefaultValueFactory = _ => 0.5 };
+    public Option<double> Tau { get; } = new("--tau") { Description = "Softmax temperature of the fusion.", DefaultValueFactory = _ => 1.0 };
+    public Option<double> Lambda { get; } = new("--lambda") { Description = "Weight of the consistency loss (compact; uniform uses it only when given).", DefaultValueFactory = _ => 0.1 };
+    public Option<string> Estimator { get; } = new("--estimator") { Description = "MI estimator: probe (free, from the training forward), exact (teacher-forced answer after every position) or reference (the authors' raw-logit variant).", DefaultValueFactory = _ => "probe" };
+    public Option<int> ExactStride { get; } = new("--exact-stride") { Description = "exact estimator: score every s-th rationale position.", DefaultValueFactory = _ => 1 };
+    public Option<string[]> Thinking { get; } = new("--thinking-words") { Description = "Thinking words and phrases (default: METHOD.md's list).", AllowMultipleArgumentsPerToken = true };
+    public Option<bool> ReferenceCode { get; } = new("--reference-code") { Description = "Reproduce the authors' code: raw chain of thought without answer suffix, loss to the end of the sequence, long sequences cut at the end, tokenizer(answer) probe ids, flat GQA expansion, all-position KL, raw-logit MI summed over the question's padded batch (README: what it does not reproduce)." };
+    public Option<string> ScoreMode { get; } = new("--score-mode") { Description = "Where the scores come from: train (the training forward, LoRA dropout as in training, consensus projections included) or eval (a separate dropout-free no-grad pass: deterministic weights, one extra forward per step).", DefaultValueFactory = _ => "train" };
+    public Option<bool> NoMi { get; } = new("--no-mi") { Description = "Ablation: drop the MI-adaptability term." };
+    public Option<bool> NoCons { get; } = new("--no-cons") { Description = "Ablation: drop the consensus term." };
+    public Option<bool> NoPpl { get; } = new("--no-ppl") { Description = "Ablation: drop the difficulty term." };
+    public Option<string> Suffix { get; } = new("--answer-suffix") { Description = "Text every target ends with; {answer} is the gold answer.", DefaultValueFactory = _ => AnswerSuffix.Default };
 
     public Option[] All => [BetaMi, BetaCons, BetaPpl, Tau, Lambda, Estimator, ExactStride, Thinking, ReferenceCode, ScoreMode, NoMi, NoCons, NoPpl, Suffix];
 

@@ -1,3 +1,4 @@
+using System.Globalization;
 using System.CommandLine;
 using Compact.Teach;
 using Compact.Util;
@@ -39,8 +40,8 @@ public static class TeachCommand
             new TeachOptions { Out = p.GetValue(Out)!, Raw = p.GetValue(Raw), RetryFailed = p.GetValue(RetryFailed), RetryBudget = p.GetValue(RetryBudget), Overwrite = p.GetValue(Overwrite) },
             new ProgressHost(output), output, ct);
         Tables.Write(output, "Teachers", ["teacher", "requests", "correct", "wrong", "refused", "truncated", "failed", "tokens"],
-            s.Teachers.Select(t => (IReadOnlyList<string>)[t.Teacher, t.Total.ToString(), t.Correct.ToString(), t.Wrong.ToString(), t.Refused.ToString(),
-                t.Truncated.ToString(), t.Failed.ToString(), t.Tokens.ToString()]));
+            s.Teachers.Select(t => (IReadOnlyList<string>)[t.Teacher, t.Total.ToString(CultureInfo.InvariantCulture), t.Correct.ToString(CultureInfo.InvariantCulture), t.Wrong.ToString(CultureInfo.InvariantCulture), t.Refused.ToString(CultureInfo.InvariantCulture),
+                t.Truncated.ToString(CultureInfo.InvariantCulture), t.Failed.ToString(CultureInfo.InvariantCulture), t.Tokens.ToString(CultureInfo.InvariantCulture)]));
         int failed = s.Teachers.Sum(t => t.Failed);
         output.WriteLine($"teach: {s.QuestionsWritten} of {s.Questions} questions have correct rationales → {s.Dataset} (all responses and verdicts: {s.Raw})"
             + (failed > 0 ? $"; {failed} requests failed after their retries: rerun with --retry-failed to ask again." : ""));
@@ -95,8 +96,8 @@ public static class DataCommand
         var rows = Distill.MultiTeacherData.Teachers(qs).Select(t =>
         {
             var lens = qs.SelectMany(q => q.Rationales.Where(r => r.Teacher == t)).Select(r => len(r.Text)).Order().ToList();
-            return (IReadOnlyList<string>)[t, qs.Count(q => q.Rationales.Any(r => r.Teacher == t)).ToString(), lens.Count.ToString(),
-                lens.Average().ToString("0"), lens[lens.Count / 2].ToString(), lens[^1].ToString()];
+            return (IReadOnlyList<string>)[t, qs.Count(q => q.Rationales.Any(r => r.Teacher == t)).ToString(CultureInfo.InvariantCulture), lens.Count.ToString(CultureInfo.InvariantCulture),
+                lens.Average().ToString("0", CultureInfo.InvariantCulture), lens[lens.Count / 2].ToString(CultureInfo.InvariantCulture), lens[^1].ToString(CultureInfo.InvariantCulture)];
         }).ToList();
         Tables.Write(output, $"{path}: {qs.Count} questions", ["teacher", "questions", "rationales", $"mean {unit}", $"median {unit}", $"max {unit}"], rows);
         var few = Teach.Rationales.Below(qs, minRationales);

@@ -54,6 +54,8 @@ public static class Scoring
     public static readonly string[] Headers = ["teacher", "questions", "mean α", "highest α", "S_PPL", "S_cons", "S_MI"];
 
     public static IEnumerable<IReadOnlyList<string>> Rows(IEnumerable<TeacherSummary> s) => s.Select(t => (IReadOnlyList<string>)
-        [t.Teacher, t.Questions.ToString(), t.MeanAlpha.ToString("0.000"), t.WinRate.ToString("P0"), t.MeanPpl.ToString("0.000"),
-         t.MeanCons.ToString("0.000"), t.MeanMi.ToString("0.0000")]);
+        [t.Teacher, t.Questions.ToString(Inv), t.MeanAlpha.ToString("0.000", Inv), t.WinRate.ToString("P0", Inv), t.MeanPpl.ToString("0.000", Inv),
+         t.MeanCons.ToString("0.000", Inv), t.MeanMi.ToString("0.0000", Inv)]);
+
+    static readonly System.Globalization.CultureInfo Inv = System.Globalization.CultureInfo.InvariantCulture;
 }

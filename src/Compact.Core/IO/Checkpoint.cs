@@ -129,7 +129,7 @@ public static class CheckpointWriter
     public static IReadOnlyList<string> Save(string dir, IReadOnlyList<TensorSource> tensors, long maxShardBytes = DefaultMaxShardBytes,
         string single = CheckpointReader.SingleFile, string index = CheckpointReader.IndexFile)
     {
-        if (maxShardBytes <= 0) throw new ArgumentOutOfRangeException(nameof(maxShardBytes));
+        ArgumentOutOfRangeException.ThrowIfNegativeOrZero(maxShardBytes);
         System.IO.Directory.CreateDirectory(dir);
         var shards = new List<List<TensorSource>> { new() };
         long cur = 0;

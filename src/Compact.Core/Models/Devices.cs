@@ -47,8 +47,9 @@ public static class Devices
         {
             const int M_TRIM_THRESHOLD = -1, M_MMAP_THRESHOLD = -3;
             // 32 MiB is the largest mmap threshold glibc accepts; allocations above it still use mmap.
-            mallopt(M_MMAP_THRESHOLD, 32 << 20);
-            mallopt(M_TRIM_THRESHOLD, -1);                 // read as SIZE_MAX: never trim
+            // mallopt returns 0 when glibc refuses a setting; then allocation simply keeps glibc's defaults.
+            _ = mallopt(M_MMAP_THRESHOLD, 32 << 20);
+            _ = mallopt(M_TRIM_THRESHOLD, -1);             // read as SIZE_MAX: never trim
         }
         catch (Exception e) when (e is DllNotFoundException or EntryPointNotFoundException) { /* not glibc */ }
     }

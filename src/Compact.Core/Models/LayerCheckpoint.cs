@@ -54,7 +54,7 @@ public sealed class LayerCheckpoint : autograd.SingleTensorFunction<LayerCheckpo
         return c.Layer.Forward(x, c.Ctx);
     }
 
-    public override List<Tensor> backward(autograd.AutogradContext ctx, Tensor gradOutput)
+    public override List<Tensor> backward(autograd.AutogradContext ctx, Tensor grad_output)
     {
         var x = ctx.get_saved_variables()[0];
         var c = (Closure)ctx.get_data("closure");
@@ -65,7 +65,7 @@ public sealed class LayerCheckpoint : autograd.SingleTensorFunction<LayerCheckpo
         {
             using var scope = NewDisposeScope();
             var y = c.Layer.Forward(input, c.Ctx);
-            y.backward([gradOutput]);
+            y.backward([grad_output]);
         }
         c.Dropout.Position = resumeAt;
         c.Shared.Release();

@@ -58,11 +58,11 @@ public static class ByteLevelBpeTrainer
     private static IReadOnlyList<string> CheckSpecials(IReadOnlyList<string> specials) =>
         specials.Distinct().Count() == specials.Count && !specials.Any(string.IsNullOrEmpty)
             ? specials
-            : throw new ArgumentException("Special tokens must be distinct and non-empty.", "specialTokens");
+            : throw new ArgumentException("Special tokens must be distinct and non-empty.", nameof(specials));
 
     private static ByteLevelBpeModel Defaults(IReadOnlyList<(string, string)> merges, IReadOnlyList<string> specials)
     {
-        var eos = specials.Contains("<|im_end|>") ? "<|im_end|>" : specials.FirstOrDefault();
+        var eos = specials.Contains("<|im_end|>") ? "<|im_end|>" : (specials.Count > 0 ? specials[0] : null);
         var chatMl = specials.Contains("<|im_start|>") && specials.Contains("<|im_end|>");
         return new ByteLevelBpeModel
         {

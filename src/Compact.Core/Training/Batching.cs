@@ -79,8 +79,9 @@ public sealed class ChunkedCrossEntropy : autograd.SingleTensorFunction<ChunkedC
         return nll;
     }
 
-    public override List<Tensor> backward(autograd.AutogradContext ctx, Tensor g)
+    public override List<Tensor> backward(autograd.AutogradContext ctx, Tensor grad_output)
     {
+        var g = grad_output;
         var saved = ctx.get_saved_variables();
         Tensor h = saved[0], w = saved[1], y = saved[2], lse = saved[3];            // g: d loss / d nll (N)
         long n = h.shape[0];

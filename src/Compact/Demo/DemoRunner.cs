@@ -259,14 +259,14 @@ public static class DemoRunner
             }
             var yaml = new StringBuilder("# The demo's scripted teachers, served on loopback for this run (ports change every run).\nteachers:\n");
             foreach (var srv in servers)
-                yaml.Append($"  - name: {srv.Backend.ModelId}\n    base_url: {srv.BaseAddress}v1\n    model: {srv.Backend.ModelId}\n    temperature: 0.7\n    concurrency: 4\n    timeout_s: 30\n");
+                yaml.Append(CultureInfo.InvariantCulture, $"  - name: {srv.Backend.ModelId}\n    base_url: {srv.BaseAddress}v1\n    model: {srv.Backend.ModelId}\n    temperature: 0.7\n    concurrency: 4\n    timeout_s: 30\n");
             var teachersPath = Path.Combine(dir, "teachers.yaml");
             AtomicFile.WriteAllText(teachersPath, yaml.ToString());
             var questions = QuestionFiles.Load(w.TrainPath, "jsonl", AnswerKind.Numeric);
             var dataset = Path.Combine(dir, "dataset.jsonl");
             var s = TeachRunner.RunAsync(questions, TeachersFile.Load(teachersPath), new TeachOptions { Out = dataset }, progress, log, ct).GetAwaiter().GetResult();
             Tables.Write(log, "Teachers", ["teacher", "requests", "correct", "failed"],
-                s.Teachers.Select(t => (IReadOnlyList<string>)[t.Teacher, t.Total.ToString(), t.Correct.ToString(), t.Failed.ToString()]));
+                s.Teachers.Select(t => (IReadOnlyList<string>)[t.Teacher, t.Total.ToString(CultureInfo.InvariantCulture), t.Correct.ToString(CultureInfo.InvariantCulture), t.Failed.ToString(CultureInfo.InvariantCulture)]));
             var (qs, _) = MultiTeacherData.Load(dataset);
             log.WriteLine($"{qs.Count} questions with {qs.Sum(q => q.Rationales.Count)} correct rationales → {dataset}");
             return dataset;
@@ -478,7 +478,7 @@ public static class DemoRunner
                 + (clear ? ". " : ", within the spread over seeds. "));
         }
         var orig = (MethodRow r) => (r.Accuracy["facts"].Mean + r.Accuracy["comparisons"].Mean) / 2;
-        verdict.Append($"Original knowledge (facts and comparisons): base {100 * orig(rows[0]):0.0}%, COMPACT {100 * orig(compact):0.0}%, "
+        verdict.Append(CultureInfo.InvariantCulture, $"Original knowledge (facts and comparisons): base {100 * orig(rows[0]):0.0}%, COMPACT {100 * orig(compact):0.0}%, "
             + $"uniform {100 * orig(rows.Single(r => r.Method == "uniform")):0.0}%.");
 
         string Cell((double Mean, double Sem, int N) a) => double.IsNaN(a.Sem) ? $"{100 * a.Mean:0.0}" : $"{100 * a.Mean:0.0} ± {100 * a.Sem:0.0}";
@@ -494,14 +494,14 @@ public static class DemoRunner
             + $"training set; harder: {s.HardMinSteps}–{s.HardMaxSteps} steps; facts and comparisons: the student's original knowledge, never shown during distillation, so their "
             + "change (forgetting, in points against the base student) measures what distillation erased.";
         var md = new StringBuilder();
-        md.AppendLine($"# Compact demo ({s.Name})\n");
+        md.AppendLine(CultureInfo.InvariantCulture, $"# Compact demo ({s.Name})\n");
         md.AppendLine(intro + "\n");
         md.Append(Tables.Markdown(headers, tableRows));
         md.AppendLine();
         md.AppendLine("Mean teacher weight α: before training, as the pre-trained student scores each teacher, and during COMPACT training (all steps and seeds).\n");
         md.Append(Tables.Markdown(wHeaders, wRows));
         md.AppendLine();
-        md.AppendLine($"**Verdict.** {verdict}");
+        md.AppendLine(CultureInfo.InvariantCulture, $"**Verdict.** {verdict}");
         var summary = new DemoSummary(s.Name, rows, beforeMean, duringMean, verdict.ToString(), md.ToString(), elapsed)
         {
             Intro = intro, TableHeaders = headers, TableRows = tableRows, WeightHeaders = wHeaders, WeightRows = wRows,

@@ -1,3 +1,4 @@
+using System.Globalization;
 using System.Text;
 using Compact.Serving;
 
@@ -12,12 +13,12 @@ public sealed class ScriptedTeacher(string name, Func<Problem, Random, string> w
     public int ContextLength => 1 << 20;
     public int CountPromptTokens(CompletionRequest request) => 0;
 
-    public CompletionResult Complete(CompletionRequest r, Action<string>? onDelta, CancellationToken ct)
+    public CompletionResult Complete(CompletionRequest request, Action<string>? onDelta, CancellationToken ct)
     {
-        var prompt = r.Messages?.LastOrDefault(m => m.Role == "user")?.Content ?? r.Prompt ?? "";
+        var prompt = request.Messages?.LastOrDefault(m => m.Role == "user")?.Content ?? request.Prompt ?? "";
         var p = World.Parse(prompt);
         // Deterministic per (teacher, question, seed), so reruns and resumed runs see the same replies.
-        var rng = new Random(Training.Seeds.Mix(World.StableHash(name + "\n" + prompt), r.Seed ?? 0));
+        var rng = new Random(Training.Seeds.Mix(World.StableHash(name + "\n" + prompt), request.Seed ?? 0));
         string text;
         if (p is null) text = "I cannot read this problem.";
         else if (rng.NextDouble() < wrongAnswerRate)
@@ -47,16 +48,16 @@ public sealed class ScriptedTeacher(string name, Func<Problem, Random, string> w
     {
         var sb = new StringBuilder();
         sb.Append(rng.Next(2) == 0 ? "Okay, let us work through this carefully, one event at a time. " : "Hmm, let me think about this problem step by step. ");
-        sb.Append($"First, note that {p.Name} starts with {p.Start} {p.Items}. ");
+        sb.Append(CultureInfo.InvariantCulture, $"First, note that {p.Name} starts with {p.Start} {p.Items}. ");
         for (int i = 0; i < p.Steps.Count; i++)
         {
             var s = p.Steps[i];
             string lead = i == 0 ? "Then" : new[] { "Next", "After that", "Consequently", "Specifically" }[rng.Next(4)];
-            sb.Append($"{lead}, the problem {Verb(s)} {s.Operand} here, so we compute {s.Equation()}. ");
-            if (rng.Next(3) == 0) sb.Append($"Wait, let me double-check that: yes, {s.Equation()} is right. ");
-            sb.Append($"Therefore {p.Name} now has {s.After} {p.Items}. ");
+            sb.Append(CultureInfo.InvariantCulture, $"{lead}, the problem {Verb(s)} {s.Operand} here, so we compute {s.Equation()}. ");
+            if (rng.Next(3) == 0) sb.Append(CultureInfo.InvariantCulture, $"Wait, let me double-check that: yes, {s.Equation()} is right. ");
+            sb.Append(CultureInfo.InvariantCulture, $"Therefore {p.Name} now has {s.After} {p.Items}. ");
         }
-        sb.Append($"In summary, after all {p.Steps.Count} events, {p.Name} ends up with {p.Answer} {p.Items}.");
+        sb.Append(CultureInfo.InvariantCulture, $"In summary, after all {p.Steps.Count} events, {p.Name} ends up with {p.Answer} {p.Items}.");
         return sb.ToString();
     }
 

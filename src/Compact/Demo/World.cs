@@ -1,3 +1,4 @@
+using System.Globalization;
 using System.Text.RegularExpressions;
 
 namespace Compact.Demo;
@@ -91,12 +92,12 @@ public static class World
         var steps = new List<Step>();
         foreach (Match m in Sentence.Matches(text))
         {
-            if (m.Groups["x"].Success) { x = int.Parse(m.Groups["x"].Value); name = m.Groups["name"].Value; items = m.Groups["items"].Value; continue; }
+            if (m.Groups["x"].Success) { x = int.Parse(m.Groups["x"].Value, CultureInfo.InvariantCulture); name = m.Groups["name"].Value; items = m.Groups["items"].Value; continue; }
             if (x is null) return null;
             int v = x.Value;
             Step st;
-            if (m.Groups["add"].Success || m.Groups["add2"].Success) { int b = int.Parse(m.Groups["add"].Success ? m.Groups["add"].Value : m.Groups["add2"].Value); st = new('+', b, v, v + b); }
-            else if (m.Groups["sub"].Success) { int b = int.Parse(m.Groups["sub"].Value); st = new('-', b, v, v - b); }
+            if (m.Groups["add"].Success || m.Groups["add2"].Success) { int b = int.Parse(m.Groups["add"].Success ? m.Groups["add"].Value : m.Groups["add2"].Value, CultureInfo.InvariantCulture); st = new('+', b, v, v + b); }
+            else if (m.Groups["sub"].Success) { int b = int.Parse(m.Groups["sub"].Value, CultureInfo.InvariantCulture); st = new('-', b, v, v - b); }
             else if (m.Groups["mul"].Success) { int k = m.Groups["mul"].Value == "doubles" ? 2 : 3; st = new('*', k, v, v * k); }
             else st = new('/', 2, v, v / 2);
             steps.Add(st);
@@ -134,7 +135,7 @@ public static class World
                 default: if (a % 2 != 0) continue; return F(a, '/', 2, a / 2);
             }
         }
-        static (string, string, string) F(int a, char op, int b, int r) => ($"What is {a} {op} {b}?", $"{a} {op} {b} = {r}. The answer is: {r}", r.ToString());
+        static (string, string, string) F(int a, char op, int b, int r) => ($"What is {a} {op} {b}?", $"{a} {op} {b} = {r}. The answer is: {r}", r.ToString(CultureInfo.InvariantCulture));
     }
 
     /// <summary>A one-step word problem in the student's own terse style: reading a quantity and applying one known
@@ -142,7 +143,7 @@ public static class World
     public static (string Question, string Target, string Answer) OneStep(Random rng)
     {
         var p = MakeProblem(rng, 1, "one");
-        return (p.Text, $"{p.Steps[0].Equation()}. The answer is: {p.Answer}", p.Answer.ToString());
+        return (p.Text, $"{p.Steps[0].Equation()}. The answer is: {p.Answer}", p.Answer.ToString(CultureInfo.InvariantCulture));
     }
 
     /// <summary>The unrelated skill: "Is 37 greater than 52?" → no.</summary>

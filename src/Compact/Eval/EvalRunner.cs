@@ -171,7 +171,7 @@ public static class EvalRunner
                 {
                     Reply reply;
                     try { reply = await server.AnswerOneAsync(q, token); }
-                    catch (EndpointFailure e)
+                    catch (EndpointFailureException e)
                     {
                         lock (gate)
                         {
@@ -299,7 +299,7 @@ public static class EvalRunner
     }
 
     /// <summary>Groups in natural key order: numbers first by value ("2" before "10"), then text.</summary>
-    static IReadOnlyList<Group> Sorted(Dictionary<string, Score> d) => d
+    static List<Group> Sorted(Dictionary<string, Score> d) => d
         .OrderBy(kv => double.TryParse(kv.Key, System.Globalization.CultureInfo.InvariantCulture, out var x) ? x : double.MaxValue)
         .ThenBy(kv => kv.Key, StringComparer.Ordinal)
         .Select(kv => new Group(kv.Key, kv.Value)).ToList();

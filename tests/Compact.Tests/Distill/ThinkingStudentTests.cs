@@ -13,7 +13,7 @@ namespace Compact.Tests.Distill;
 /// gives the same ids as the per-segment encoding and expected ids can be written as plain text.</summary>
 public sealed class Qwen3Student : IDisposable
 {
-    public readonly TestUtil.TempDir Dir = new();
+    public TestUtil.TempDir Dir { get; } = new();
     public string Model => Dir["model"];
 
     public Qwen3Student()
