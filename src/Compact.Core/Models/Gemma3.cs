@@ -75,7 +75,7 @@ public static class Gemma3
     public static ModelConfig Config(int vocab, int hidden, int intermediate, int layers, int heads, int kvHeads, int headDim,
         int slidingWindow, int maxPositions, double queryPreAttnScalar = 256, int pattern = DefaultSlidingWindowPattern) => new()
     {
-        Architecture = "Gemma3ForCausalLM",
+        Architecture = ModelFamilies.Of(ModelFamily.Gemma3).Architecture,
         Family = ModelFamily.Gemma3,
         VocabSize = vocab,
         HiddenSize = hidden,

@@ -6,7 +6,6 @@ namespace Compact.Models;
 /// <summary>The decoder families Compact runs. They share one decoder (Models/CausalLM.cs, Models/Blocks.cs); the
 /// differences are flags derived here: Qwen2 has q/k/v biases, Qwen3 has per-head q/k RMSNorm, Llama 3 has rope
 /// scaling, Gemma 3 has the Gemma-specific flags parsed in Models/Gemma3.cs.</summary>
-public enum ModelFamily { Llama, Qwen2, Qwen3, Mistral, Gemma3 }
 
 /// <summary>Attention kind of one layer (HF `layer_types`).</summary>
 public enum LayerKind { FullAttention, SlidingAttention }
@@ -20,15 +19,6 @@ public sealed record RopeScaling(string Type, double Factor, double LowFreqFacto
 /// (head_dim, bias flags) computed once by <see cref="Parse"/>.</summary>
 public sealed record ModelConfig
 {
-    public static readonly IReadOnlyDictionary<string, ModelFamily> Architectures = new Dictionary<string, ModelFamily>
-    {
-        ["LlamaForCausalLM"] = ModelFamily.Llama,
-        ["Qwen2ForCausalLM"] = ModelFamily.Qwen2,
-        ["Qwen3ForCausalLM"] = ModelFamily.Qwen3,
-        ["MistralForCausalLM"] = ModelFamily.Mistral,
-        ["Gemma3ForCausalLM"] = ModelFamily.Gemma3,
-    };
-
     public required string Architecture { get; init; }
     public required ModelFamily Family { get; init; }
     public required int VocabSize { get; init; }
@@ -109,8 +99,8 @@ public sealed record ModelConfig
         ModelConfigValidation.CheckRaw(o, source);
 
         string arch = o["architectures"] is JsonArray a && a.Count > 0 ? a[0]!.GetValue<string>() : ArchFromModelType(o["model_type"]?.GetValue<string>());
-        if (!Architectures.TryGetValue(arch, out var family))
-            throw new CompactException($"{source}: architecture '{arch}' is not supported; supported: {string.Join(", ", Architectures.Keys)}.");
+        var family = ModelFamilies.ByArchitecture(arch)?.Family
+            ?? throw new CompactException($"{source}: architecture '{arch}' is not supported; supported: {string.Join(", ", ModelFamilies.All.Select(f => f.Architecture))}.");
 
         int Req(string k) => o[k] is JsonValue v && v.TryGetValue<int>(out var x) ? x
             : throw new CompactException($"{source}: missing integer \"{k}\" required for {arch}.");
@@ -207,16 +197,8 @@ public sealed record ModelConfig
         }).ToArray();
     }
 
-    static string ArchFromModelType(string? modelType) => modelType switch
-    {
-        "llama" => "LlamaForCausalLM",
-        "qwen2" => "Qwen2ForCausalLM",
-        "qwen3" => "Qwen3ForCausalLM",
-        "mistral" => "MistralForCausalLM",
-        "gemma3_text" => "Gemma3ForCausalLM",
-        null => "(none: config.json has no architectures or model_type)",
-        _ => modelType,
-    };
+    static string ArchFromModelType(string? modelType) =>
+        ModelFamilies.ByModelType(modelType)?.Architecture ?? modelType ?? "(none: config.json has no architectures or model_type)";
 
     static RopeScaling? ParseRopeScaling(JsonNode? n, string source)
     {
@@ -236,11 +218,7 @@ public sealed record ModelConfig
     /// <summary>The config.json Hugging Face transformers would write for this model.</summary>
     public JsonObject ToJson()
     {
-        var modelType = Family switch
-        {
-            ModelFamily.Llama => "llama", ModelFamily.Qwen2 => "qwen2", ModelFamily.Qwen3 => "qwen3",
-            ModelFamily.Gemma3 => "gemma3_text", _ => "mistral",
-        };
+        var modelType = ModelFamilies.Of(Family).ModelType;
         var o = new JsonObject
         {
             ["architectures"] = new JsonArray(Architecture),

@@ -10,11 +10,7 @@ public static class Presets
     static ModelConfig Base(ModelFamily f, int vocab, int hidden, int inter, int layers, int heads, int kv, int? headDim = null,
         double theta = 10000, bool tie = false, RopeScaling? scaling = null, double eps = 1e-6, int maxPos = 4096) => new()
     {
-        Architecture = f switch
-        {
-            ModelFamily.Llama => "LlamaForCausalLM", ModelFamily.Qwen2 => "Qwen2ForCausalLM",
-            ModelFamily.Qwen3 => "Qwen3ForCausalLM", _ => "MistralForCausalLM",
-        },
+        Architecture = ModelFamilies.Of(f).Architecture,
         Family = f,
         VocabSize = vocab,
         HiddenSize = hidden,
@@ -71,7 +67,7 @@ public static class Presets
         new("llama-3.1-8b", ModelFamily.Llama, "Llama-3.1-8B", _ => Base(ModelFamily.Llama, 128256, 4096, 14336, 32, 32, 8, theta: 500000, scaling: Llama31Scaling, eps: 1e-5, maxPos: 131072)),
     ];
 
-    public static IEnumerable<string> Families => All.Select(p => p.Family.ToString().ToLowerInvariant()).Distinct();
+    public static IEnumerable<string> Families => All.Select(p => ModelFamilies.Of(p.Family).Name).Distinct();
 
     public static Preset Get(string name) => All.FirstOrDefault(p => p.Name.Equals(name, StringComparison.OrdinalIgnoreCase))
         ?? throw new CompactException($"unknown model size '{name}'; choose one of: {string.Join(", ", All.Select(p => p.Name))}.");
