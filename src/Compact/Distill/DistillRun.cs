@@ -13,6 +13,19 @@ public sealed record DistillResult(TrainSummary? Train, RunSummary? Summary)
     public bool Stopped => Summary is null;
 }
 
+/// <summary>What a caller may add to a run that is not part of its configuration (nothing here changes the result).</summary>
+public sealed record DistillRunOptions
+{
+    /// <summary>Branches already built (the demo builds them once for many runs) with the student's chat format and the
+    /// config's answer suffix and max_seq_len; the config's teacher and min_rationales still select among them. Null:
+    /// read and build <see cref="DistillConfig.Data"/>.</summary>
+    public IReadOnlyList<QuestionBranches>? Questions { get; init; }
+    /// <summary>Called after every optimizer step (tests watch live tensors with it).</summary>
+    public Action<int>? OnStep { get; init; }
+    /// <summary>The progress bar's name (default "distill METHOD").</summary>
+    public string? Title { get; init; }
+}
+
 /// <summary>One distillation run, for every method: setup (student, data), train, export. COMPACT, its ablations
 /// (fusion weights at 0), the uniform average, a single teacher and MCC-KD train <see cref="DistillRecipe"/> on the
 /// engine; MoT runs <see cref="MotRunner"/>. The run folder gets run_config.json (the <see cref="DistillConfig"/>,
@@ -21,22 +34,24 @@ public sealed record DistillResult(TrainSummary? Train, RunSummary? Summary)
 /// (<see cref="RunSummary"/>). The command line (`compact distill`) and the demo both run through here.</summary>
 public static class DistillRun
 {
-    /// <param name="questions">Branches already built (the demo builds them once for many runs) with the student's chat
-    /// format; the config's teacher and min_rationales still select among them. Null: read and build
-    /// <see cref="DistillConfig.Data"/>.</param>
-    /// <param name="onStep">Called after every optimizer step (tests watch live tensors with it).</param>
+    /// <summary>Loads the student, builds the data (or selects among <see cref="DistillRunOptions.Questions"/>), trains and
+    /// exports. A run stopped early (cancellation, <see cref="TrainConfig.StopAfter"/>) keeps its checkpoint and returns
+    /// with <see cref="DistillResult.Stopped"/>; run again with <see cref="TrainConfig.Resume"/> to continue.</summary>
     public static DistillResult Run(DistillConfig config, TextWriter log, ProgressHost progress, CancellationToken ct = default,
-        IReadOnlyList<QuestionBranches>? questions = null, Action<int>? onStep = null)
+        DistillRunOptions? options = null)
     {
+        options ??= new DistillRunOptions();
         config.Validate();
         using var student = Student.Load(config.StudentOptions());
-        var qs = questions is null ? Prepare(config, student.Chat, log) : Select(config, questions);
+        var qs = options.Questions is null ? Prepare(config, student.Chat, log) : Select(config, options.Questions);
         string method = Name(config.Method);
-        if (config.Method == DistillMethod.Mot) return RunMot(config, student, qs, log, progress, ct, onStep);
+        var eo = config.EngineOptions(options.OnStep);
+        if (options.Title is { } title) eo = eo with { Title = title };
+        if (config.Method == DistillMethod.Mot) return RunMot(config, eo, student, qs, log, progress, ct);
 
         var objective = new CompactObjective(student.Model, student.Tokenizer, config.Compact.Options());
         var recipe = new DistillRecipe(student, qs, objective, config.Method, config.MccWeight, config.Seed);
-        var train = Engine.Run(recipe, config.EngineOptions(onStep), config, log, progress, ct);
+        var train = Engine.Run(recipe, eo, config, log, progress, ct);
         var curves = TeacherCurves.Plot(config.Out);
         if (train.Stopped) return new DistillResult(train, null);
         var summary = RunSummary.From($"distill {method}", train, student.ExportFinal(config.Out)) with { Method = method, TeacherWeightsPng = curves };
@@ -46,11 +61,10 @@ public static class DistillRun
 
     /// <summary>MoT: the budget (max_steps or epochs) is split across the rounds, per branch; each branch trains one
     /// micro-batch of batch_size × grad_accum rationales per step.</summary>
-    static DistillResult RunMot(DistillConfig config, Student student, IReadOnlyList<QuestionBranches> qs, TextWriter log, ProgressHost progress,
-        CancellationToken ct, Action<int>? onStep)
+    static DistillResult RunMot(DistillConfig config, EngineOptions eo, Student student, IReadOnlyList<QuestionBranches> qs, TextWriter log,
+        ProgressHost progress, CancellationToken ct)
     {
         int rounds = config.MotRounds;
-        var eo = config.EngineOptions(onStep);
         var mo = new MotRunner.Options
         {
             OutDir = config.Out, Rounds = rounds,

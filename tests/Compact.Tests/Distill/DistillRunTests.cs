@@ -208,6 +208,36 @@ public class DistillRunTests
     }
 
     [Fact]
+    public void Every_method_runs_from_one_config_on_branches_built_once()
+    {
+        using var dir = new TestUtil.TempDir();
+        var model = SftTests.TinyModel(dir);
+        var data = Data(dir);
+        var chat = Compact.Tokenization.ChatFormat.For(Student.LoadTokenizer(model));
+        var built = DistillRun.Prepare(Config(model, data, dir["x"]), chat, TextWriter.Null);
+        Assert.Equal(4, built.Count);
+        foreach (var (method, teacher) in new[] { (DistillMethod.Compact, (string?)null), (DistillMethod.Uniform, null), (DistillMethod.Single, "t2"),
+                     (DistillMethod.Mcc, null), (DistillMethod.Mot, null) })
+        {
+            var name = DistillRun.Name(method);
+            var c = Config(model, data, dir[name]) with { Method = method, Teacher = teacher, Train = Config(model, data, "").Train with { MaxSteps = 2 } };
+            var r = DistillRun.Run(c, TextWriter.Null, ProgressHost.Silent, options: new DistillRunOptions { Questions = built });
+            Assert.False(r.Stopped, name);
+            Assert.Equal(name, r.Summary!.Method);
+            Assert.True(Directory.Exists(r.Summary.Output), name);
+            Assert.Equal(c.ToJsonString(), DistillConfig.Load(Path.Combine(dir[name], Engine.RunConfigFile)).ToJsonString());
+            if (method == DistillMethod.Mot) { Assert.EndsWith("model", r.Summary.Output); continue; }
+            var steps = StepRecord.ReadAll(Path.Combine(dir[name], Engine.MetricsFile)).ToList();
+            Assert.Equal([1, 2], steps.Select(x => x.Step));
+            // Single: only t2's branch is trained and weighed (α = 1); the others weigh their questions' branches.
+            var teachers = steps.SelectMany(x => x.Items!).SelectMany(q => q.Teachers).Distinct().Order().ToList();
+            Assert.Equal(method switch { DistillMethod.Single => ["t2"], DistillMethod.Mcc => teachers, _ => ["t1", "t2", "t3"] }, teachers);
+            if (method == DistillMethod.Mcc) Assert.All(steps.SelectMany(x => x.Items!), q => Assert.Equal(2, q.Teachers.Count));
+            if (method == DistillMethod.Single) Assert.All(steps.SelectMany(x => x.Items!), q => Assert.Equal([1.0], q.Alpha));
+        }
+    }
+
+    [Fact]
     public void Score_takes_no_lambda_and_help_texts_name_only_documents_that_ship()
     {
         var root = CompactCli.Build();
@@ -254,7 +284,7 @@ public class DistillLeakTests
             Lora = new LoraConfig { Rank = 2 },
         };
         var r = DistillRun.Run(config, TextWriter.Null, ProgressHost.Silent,
-            onStep: s => { GC.Collect(); GC.WaitForPendingFinalizers(); counts[s] = torch.Tensor.TotalCount; });
+            options: new DistillRunOptions { OnStep = s => { GC.Collect(); GC.WaitForPendingFinalizers(); counts[s] = torch.Tensor.TotalCount; } });
         Assert.False(r.Stopped);
         Assert.Equal(40, r.Train!.Steps);
         Assert.True(counts[40] <= counts[10], $"live tensors grew from {counts[10]} at step 10 to {counts[40]} at step 40");
