@@ -266,10 +266,10 @@ public static class RunReport
         var blocks = new List<Block>();
         var cfg = ReadObject(Path.Combine(dir, Engine.RunConfigFile));
         var typed = DistillConfig.TryLoad(dir);
-        var summary = ReadObject(Path.Combine(dir, "summary.json"));
+        var summary = RunSummary.TryRead(dir);
         var metrics = ReadMetrics(dir);
-        string method = Show(summary?["method"]) is { Length: > 0 } sm ? sm : typed is not null ? DistillRun.Name(typed.Method)
-            : Show(cfg?["method"]) is { Length: > 0 } cm ? cm : Show(summary?["verb"]);
+        string method = summary?.Method is { Length: > 0 } sm ? sm : typed is not null ? DistillRun.Name(typed.Method)
+            : Show(cfg?["method"]) is { Length: > 0 } cm ? cm : summary?.Verb ?? "";
 
         if (cfg is not null)
         {
@@ -284,17 +284,22 @@ public static class RunReport
 
         var outcome = new List<(string, string)>();
         if (summary is not null)
-            foreach (var (k, v) in summary)
-                if (v is JsonValue && k is not ("teacher_weights_png" or "verb" or "method"))
-                    outcome.Add((k, k == "seconds" && v is JsonValue sv && sv.TryGetValue<double>(out var secs) ? Duration(secs) : Show(v)));
+        {
+            if (summary.Steps is { } n) outcome.Add(("steps", n.ToString(CultureInfo.InvariantCulture)));
+            if (summary.FinalLoss is { } fl0) outcome.Add(("final_loss", Num(fl0)));
+            if (summary.Seconds is { } sec0) outcome.Add(("seconds", Duration(sec0)));
+            if (summary.TokensPerSecond is { } tps0) outcome.Add(("tokens_per_s", Num(tps0)));
+            if (summary.Output is { } output) outcome.Add(("output", output));
+            if (summary.Data is { } data) outcome.Add(("data", data));
+        }
         if (metrics is not null)
         {
-            if (summary?["steps"] is null || Show(summary["steps"]) != metrics.Lines.ToString(CultureInfo.InvariantCulture))
+            if (summary?.Steps != metrics.Lines)
                 outcome.Add(("logged steps", metrics.Lines.ToString(CultureInfo.InvariantCulture)));
             if (!double.IsNaN(metrics.FirstLoss)) outcome.Add(("loss: first → last (min)", $"{Num(metrics.FirstLoss)} → {Num(metrics.LastLoss)} ({Num(metrics.MinLoss)})"));
             foreach (var (k, v) in metrics.LastParts.OrderBy(kv => kv.Key, StringComparer.Ordinal)) outcome.Add(($"last {k}", Num(v)));
             if (metrics.GradN > 0) outcome.Add(("mean grad norm", Num(metrics.GradSum / metrics.GradN)));
-            if (metrics.TpsN > 0 && summary?["tokens_per_s"] is null) outcome.Add(("mean tokens/s", Num(Math.Round(metrics.TpsSum / metrics.TpsN, 1))));
+            if (metrics.TpsN > 0 && summary?.TokensPerSecond is null) outcome.Add(("mean tokens/s", Num(Math.Round(metrics.TpsSum / metrics.TpsN, 1))));
             if (metrics.PeakMem > 0) outcome.Add(("peak process memory", $"{Num(metrics.PeakMem)} MB"));
         }
         if (outcome.Count > 0) { blocks.Add(new Heading("Outcome")); blocks.Add(new KeyValues(null, outcome)); }
@@ -334,14 +339,14 @@ public static class RunReport
         }
         if (blocks.Count == 0) blocks.Add(new Para("No run files could be read here."));
 
-        double? secsOut = summary?["seconds"] is JsonValue sj && sj.TryGetValue<double>(out var s0) ? s0 : metrics?.Elapsed;
+        double? secsOut = summary?.Seconds ?? metrics?.Elapsed;
         overview.Add(
         [
             Path.GetFileName(dir), method,
-            Show(summary?["steps"]) is { Length: > 0 } st ? st : metrics?.LastStep.ToString(CultureInfo.InvariantCulture) ?? "",
-            summary?["final_loss"] is JsonValue fl && fl.TryGetValue<double>(out var f) ? f.ToString("0.0000", CultureInfo.InvariantCulture)
+            summary?.Steps is { } st ? st.ToString(CultureInfo.InvariantCulture) : metrics?.LastStep.ToString(CultureInfo.InvariantCulture) ?? "",
+            summary?.FinalLoss is { } f ? f.ToString("0.0000", CultureInfo.InvariantCulture)
                 : metrics is not null && !double.IsNaN(metrics.LastLoss) ? metrics.LastLoss.ToString("0.0000", CultureInfo.InvariantCulture) : "",
-            Show(summary?["tokens_per_s"]) is { Length: > 0 } tp ? tp : metrics is { TpsN: > 0 } ? Num(Math.Round(metrics.TpsSum / metrics.TpsN, 1)) : "",
+            summary?.TokensPerSecond is { } tp ? Num(tp) : metrics is { TpsN: > 0 } ? Num(Math.Round(metrics.TpsSum / metrics.TpsN, 1)) : "",
             secsOut is { } sec && sec > 0 ? Duration(sec) : "",
         ]);
         return new ReportSection("run", Path.GetFileName(dir), dir, blocks);
