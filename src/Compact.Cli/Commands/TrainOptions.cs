@@ -1,4 +1,5 @@
 using System.CommandLine;
+using System.Globalization;
 using System.Text.Json;
 using System.Text.Json.Nodes;
 using Compact.IO;
@@ -135,22 +136,25 @@ public sealed class TrainOptions(TrainDefaults d)
     public static void PrintConfig(TextWriter output, string verb, JsonObject cfg) =>
         output.WriteLine($"compact {verb} config: {cfg.ToJsonString(Compact.Util.Jsonl.Options)}");
 
-    public static int Finish(TextWriter output, string verb, TrainSummary s, string outDir, Func<string> export, JsonObject? extra = null)
+    public static int Finish(TextWriter output, string verb, TrainSummary s, string outDir, Func<string> export, string? data = null)
     {
-        if (s.Stopped)
-        {
-            output.WriteLine($"{verb}: stopped at step {s.Steps} of {s.TotalSteps}; checkpoint {s.Checkpoint}. Run the same command with --resume to continue.");
-            return s.Steps < s.TotalSteps ? 130 : 0;
-        }
+        if (s.Stopped) return Stopped(output, verb, s);
         var result = export();
-        var summary = new JsonObject
-        {
-            ["verb"] = verb, ["steps"] = s.Steps, ["final_loss"] = double.IsFinite(s.FinalLoss) ? s.FinalLoss : null,
-            ["seconds"] = Math.Round(s.Seconds, 1), ["tokens_per_s"] = Math.Round(s.TokensPerSecond, 1), ["output"] = Path.GetFullPath(result),
-        };
-        if (extra is not null) foreach (var (k, v) in extra) summary[k] = v?.DeepClone();
-        AtomicFile.WriteAllText(Path.Combine(outDir, "summary.json"), summary.ToJsonString(Compact.Util.Jsonl.Indented));
-        output.WriteLine($"{verb}: {s.Steps} steps, final loss {s.FinalLoss:0.0000}, {s.TokensPerSecond:0} tok/s, {TimeSpan.FromSeconds(s.Seconds):hh\\:mm\\:ss} → {result}");
+        (RunSummary.From(verb, s, result) with { Data = data }).Write(outDir);
+        return Done(output, verb, s, result);
+    }
+
+    /// <summary>A run stopped early with a checkpoint: says how to continue; exit code 130 unless every step was done.</summary>
+    public static int Stopped(TextWriter output, string verb, TrainSummary s)
+    {
+        output.WriteLine($"{verb}: stopped at step {s.Steps} of {s.TotalSteps}; checkpoint {s.Checkpoint}. Run the same command with --resume to continue.");
+        return s.Steps < s.TotalSteps ? 130 : 0;
+    }
+
+    public static int Done(TextWriter output, string verb, TrainSummary s, string result)
+    {
+        output.WriteLine(string.Create(CultureInfo.InvariantCulture,
+            $"{verb}: {s.Steps} steps, final loss {s.FinalLoss:0.0000}, {s.TokensPerSecond:0} tok/s, {TimeSpan.FromSeconds(s.Seconds):hh\\:mm\\:ss} → {result}"));
         return 0;
     }
 }

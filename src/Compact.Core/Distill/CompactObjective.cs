@@ -1,4 +1,3 @@
-using System.Text.Json.Nodes;
 using Compact.Models;
 using Compact.Tokenization;
 using Compact.Training;
@@ -63,8 +62,8 @@ public enum WeightMode
 public sealed record MiTrajectory(int[] Positions, double[] L, bool[] Thinking, IReadOnlyList<string> Pieces, double Gain);
 
 /// <summary>The result for one question: the loss to back-propagate (null when only scoring), its parts, the
-/// scores and weights, the number of target tokens, and a log record.</summary>
-public sealed record QuestionOutcome(Tensor? Loss, double SftPart, double ConsPart, TeacherWeights Weights, long Tokens, JsonObject Log);
+/// scores and weights, the number of target tokens, and its record for the logs.</summary>
+public sealed record QuestionOutcome(Tensor? Loss, double SftPart, double ConsPart, TeacherWeights Weights, long Tokens, QuestionRecord Log);
 
 /// <summary>One question's K branches through the student in one padded batch: per-branch SFT losses, the
 /// three compatibility scores from the same forward (the exact MI estimator adds no-grad passes), fusion into α,
@@ -135,7 +134,6 @@ public sealed class CompactObjective(CausalLM model, HfTokenizer tokenizer, Comp
             var qb = qs[qi];
             int k = qb.K, o0 = offset;
             offset += k;
-            var branches = qb.Branches;
             var w = weights[qi];
 
             double sftPart = 0, consPart = 0;
@@ -167,15 +165,7 @@ public sealed class CompactObjective(CausalLM model, HfTokenizer tokenizer, Comp
                 total = total is null ? q : total.add(q);
             }
             long tokens = (long)countsAll[o0..(o0 + k)].Sum();
-            var log = new JsonObject
-            {
-                ["id"] = qb.Question.Id,
-                ["teachers"] = Arr(branches.Select(b => (JsonNode)b.Teacher)),
-                ["s_ppl"] = Nums(w.Ppl), ["s_cons"] = Nums(w.Cons), ["s_mi"] = Nums(w.Mi),
-                ["z_ppl"] = Nums(w.ZPpl), ["z_cons"] = Nums(w.ZCons), ["z_mi"] = Nums(w.ZMi),
-                ["fused"] = Nums(w.Logits), ["alpha"] = Nums(w.Alpha),
-            };
-            if (mode == WeightMode.Compact && k > 1) log["score_mode"] = options.ScoreMode.ToString().ToLowerInvariant();
+            var log = Record(qb, w, mode == WeightMode.Compact && k > 1 ? options.ScoreMode.ToString().ToLowerInvariant() : null);
             outcomes.Add(new QuestionOutcome(null, sftPart, consPart, w, tokens, log));
         }
         var loss = total?.div(qs.Count).MoveToOuterDisposeScope();
@@ -222,8 +212,15 @@ public sealed class CompactObjective(CausalLM model, HfTokenizer tokenizer, Comp
         return list;
     }
 
-    static JsonArray Arr(IEnumerable<JsonNode> xs) => new(xs.ToArray());
-    static JsonArray Nums(IEnumerable<double> xs) => new(xs.Select(x => (JsonNode)Math.Round(x, 6)).ToArray());
+    /// <summary>A question's scores and weights as logged (rounded to 6 decimals).</summary>
+    static QuestionRecord Record(QuestionBranches qb, TeacherWeights w, string? scoreMode) => new()
+    {
+        Id = qb.Question.Id, Teachers = qb.Branches.Select(b => b.Teacher).ToList(),
+        SPpl = Nums(w.Ppl), SCons = Nums(w.Cons), SMi = Nums(w.Mi), ZPpl = Nums(w.ZPpl), ZCons = Nums(w.ZCons), ZMi = Nums(w.ZMi),
+        Fused = Nums(w.Logits), Alpha = Nums(w.Alpha), ScoreMode = scoreMode,
+    };
+
+    static double[] Nums(IEnumerable<double> xs) => xs.Select(x => Math.Round(x, 6)).ToArray();
 
     /// <summary>S_cons from each branch's last hidden state, projected by the last layer's q_proj / k_proj
     /// (LoRA and biases included, LoRA dropout as the model's mode has it: on in a training pass, as in the

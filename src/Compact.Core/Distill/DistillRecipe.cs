@@ -51,9 +51,7 @@ public sealed class DistillRecipe : ITrainRecipe
                 foreach (var qb in qs)
                 {
                     if (qb.K < 2) { single.Add(qb); continue; }
-                    var rng = new Random(Seeds.Mix(_seed, _mccDraws++));
-                    int a = rng.Next(qb.K), b = rng.Next(qb.K - 1);
-                    if (b >= a) b++;
+                    var (a, b) = DrawPair(_seed, _mccDraws++, qb.K);
                     pairs.Add(qb with { Branches = [qb.Branches[a], qb.Branches[b]] });
                 }
                 if (pairs.Count > 0) parts.Add(Run(_objective.RunMany(pairs, WeightMode.Uniform, true, (_, _) => _mccWeight)));            // two branches: α = ½ each
@@ -65,8 +63,7 @@ public sealed class DistillRecipe : ITrainRecipe
                 parts.Add(Run(_objective.RunMany(qs, WeightMode.Uniform, withLoss: true)));
                 break;
         }
-        // Each part's loss is the mean over its questions: recombine into the mean over all of them.
-        Tensor loss = parts.Select(p => p.Loss.mul((double)p.Outcomes.Count / qs.Count)).Aggregate((x, y) => x.add(y));
+        Tensor loss = Recombine(parts.Select(p => (p.Loss, p.Outcomes.Count)).ToList());
         var outcomes = parts.SelectMany(p => p.Outcomes).ToList();
         var result = new Dictionary<string, double> { ["loss_sft"] = outcomes.Average(o => o.SftPart) };
         if (_method is DistillMethod.Compact or DistillMethod.Mcc || _method == DistillMethod.Uniform && _objective.Options.Lambda > 0)
@@ -74,10 +71,27 @@ public sealed class DistillRecipe : ITrainRecipe
         return new MicroResult(loss, result, outcomes.Sum(o => o.Tokens), outcomes.Select(o => o.Log).ToList());
     }
 
-    static (Tensor, IReadOnlyList<QuestionOutcome>) Run((Tensor? Loss, IReadOnlyList<QuestionOutcome> Outcomes) r) => (r.Loss!, r.Outcomes);
+    /// <summary>MCC-KD's pair for draw number <paramref name="draw"/> of a run seeded <paramref name="seed"/>: two
+    /// different branches of K, uniformly among the K(K-1) ordered pairs. A pure function of (seed, draw), so a resumed
+    /// run (which restores the draw count) draws what the uninterrupted one would.</summary>
+    public static (int A, int B) DrawPair(long seed, long draw, int k)
+    {
+        if (k < 2) throw new ArgumentOutOfRangeException(nameof(k), "a pair needs two branches");
+        var rng = new Random(Seeds.Mix(seed, draw));
+        int a = rng.Next(k), b = rng.Next(k - 1);
+        if (b >= a) b++;
+        return (a, b);
+    }
 
-    /// <summary>Mean α per teacher over the step's questions (the teacher-weight curves).</summary>
-    public JsonObject? SummarizeStep(IReadOnlyList<JsonObject> items) => TeacherCurves.MeanAlpha(items);
+    /// <summary>Each part's loss is the mean over its n questions; the micro-batch's loss is the mean over all of them:
+    /// Σ_p L_p·n_p / Σ_p n_p.</summary>
+    public static Tensor Recombine(IReadOnlyList<(Tensor Loss, int Questions)> parts)
+    {
+        int n = parts.Sum(p => p.Questions);
+        return parts.Select(p => p.Loss.mul((double)p.Questions / n)).Aggregate((x, y) => x.add(y));
+    }
+
+    static (Tensor, IReadOnlyList<QuestionOutcome>) Run((Tensor? Loss, IReadOnlyList<QuestionOutcome> Outcomes) r) => (r.Loss!, r.Outcomes);
 
     public void SaveWeights(string dir) => _student.SaveTrainable(dir);
     public void LoadWeights(string dir) => _student.LoadTrainable(dir);

@@ -1,5 +1,6 @@
-using System.Text.Json.Nodes;
+using System.Globalization;
 using Compact.IO;
+using Compact.Training;
 using Compact.Util;
 using TorchSharp;
 
@@ -14,7 +15,7 @@ public static class Scoring
     public static IReadOnlyList<TeacherSummary> Run(CompactObjective objective, IReadOnlyList<QuestionBranches> questions, string outPath,
         IProgressReporter progress, CancellationToken ct = default)
     {
-        var lines = new List<JsonObject>();
+        var lines = new List<QuestionRecord>();
         progress.Run("score", questions.Count, task =>
         {
             foreach (var qb in questions)
@@ -26,24 +27,22 @@ public static class Scoring
                 task.Increment();
             }
         });
-        AtomicFile.WriteAllText(outPath, string.Concat(lines.Select(l => l.ToJsonString(Compact.Util.Jsonl.Options) + "\n")));
+        AtomicFile.WriteAllText(outPath, string.Concat(lines.Select(l => System.Text.Json.JsonSerializer.Serialize(l, RunJson.Line) + "\n")));
         return Summarize(lines);
     }
 
-    public static IReadOnlyList<TeacherSummary> Summarize(IEnumerable<JsonObject> logs)
+    /// <summary>Per teacher over the questions it answered: mean α, how often its α was the question's highest (among
+    /// two or more teachers), and the mean of each score.</summary>
+    public static IReadOnlyList<TeacherSummary> Summarize(IEnumerable<QuestionRecord> records)
     {
         var acc = new Dictionary<string, List<(double A, bool Win, double P, double C, double M)>>();
-        foreach (var l in logs)
+        foreach (var l in records)
         {
-            var ts = l["teachers"]!.AsArray().Select(x => x!.GetValue<string>()).ToList();
-            double[] V(string key) => l[key]!.AsArray().Select(x => x!.GetValue<double>()).ToArray();
-            var a = V("alpha");
-            var (p, c, m) = (V("s_ppl"), V("s_cons"), V("s_mi"));
-            double max = a.Max();
-            for (int i = 0; i < ts.Count; i++)
+            double max = l.Alpha.Max();
+            for (int i = 0; i < l.Teachers.Count; i++)
             {
-                if (!acc.TryGetValue(ts[i], out var list)) acc[ts[i]] = list = new();
-                list.Add((a[i], ts.Count > 1 && a[i] == max, p[i], c[i], m[i]));
+                if (!acc.TryGetValue(l.Teachers[i], out var list)) acc[l.Teachers[i]] = list = new();
+                list.Add((l.Alpha[i], l.Teachers.Count > 1 && l.Alpha[i] == max, l.SPpl[i], l.SCons[i], l.SMi[i]));
             }
         }
         return acc.OrderBy(kv => kv.Key, StringComparer.Ordinal).Select(kv => new TeacherSummary(kv.Key, kv.Value.Count,
@@ -54,8 +53,8 @@ public static class Scoring
     public static readonly string[] Headers = ["teacher", "questions", "mean α", "highest α", "S_PPL", "S_cons", "S_MI"];
 
     public static IEnumerable<IReadOnlyList<string>> Rows(IEnumerable<TeacherSummary> s) => s.Select(t => (IReadOnlyList<string>)
-        [t.Teacher, t.Questions.ToString(Inv), t.MeanAlpha.ToString("0.000", Inv), t.WinRate.ToString("P0", Inv), t.MeanPpl.ToString("0.000", Inv),
-         t.MeanCons.ToString("0.000", Inv), t.MeanMi.ToString("0.0000", Inv)]);
+        [t.Teacher, t.Questions.ToString(CultureInfo.InvariantCulture), F(t.MeanAlpha, "0.000"), F(t.WinRate, "P0"), F(t.MeanPpl, "0.000"),
+         F(t.MeanCons, "0.000"), F(t.MeanMi, "0.0000")]);
 
-    static readonly System.Globalization.CultureInfo Inv = System.Globalization.CultureInfo.InvariantCulture;
+    static string F(double v, string format) => v.ToString(format, CultureInfo.InvariantCulture);
 }

@@ -1,4 +1,3 @@
-using System.Text.Json.Nodes;
 using Compact.Training;
 using Compact.Util;
 
@@ -7,41 +6,16 @@ namespace Compact.Distill;
 /// <summary>Teacher-weight curves (the paper's Figure 3): mean α per teacher per step, from the metrics log.</summary>
 public static class TeacherCurves
 {
-    public static JsonObject? MeanAlpha(IReadOnlyList<JsonObject> items)
-    {
-        var sums = new Dictionary<string, (double Sum, int N)>();
-        foreach (var it in items)
-        {
-            if (it["teachers"] is not JsonArray ts || it["alpha"] is not JsonArray al) continue;
-            for (int i = 0; i < ts.Count; i++)
-            {
-                var t = ts[i]!.GetValue<string>();
-                var (s, n) = sums.GetValueOrDefault(t);
-                sums[t] = (s + al[i]!.GetValue<double>(), n + 1);
-            }
-        }
-        if (sums.Count == 0) return null;
-        var o = new JsonObject();
-        foreach (var (t, (s, n)) in sums.OrderBy(kv => kv.Key, StringComparer.Ordinal)) o[t] = Math.Round(s / n, 6);
-        return new JsonObject { ["alpha_mean"] = o };
-    }
-
     /// <summary>Reads alpha_mean from metrics.jsonl: per teacher, (step, mean α) points.</summary>
     public static Dictionary<string, List<(int Step, double Alpha)>> Read(string runDir)
     {
         var curves = new Dictionary<string, List<(int, double)>>();
-        var path = Path.Combine(runDir, Engine.MetricsFile);
-        if (!File.Exists(path)) return curves;
-        foreach (var (_, o) in Jsonl.Read(path, (_, _) => true))
-        {
-            if (o["alpha_mean"] is not JsonObject am) continue;
-            int step = o["step"]!.GetValue<int>();
-            foreach (var (t, v) in am)
+        foreach (var r in StepRecord.ReadAll(Path.Combine(runDir, Engine.MetricsFile)))
+            foreach (var (t, a) in r.AlphaMean ?? new Dictionary<string, double>())
             {
                 if (!curves.TryGetValue(t, out var list)) curves[t] = list = new();
-                list.Add((step, v!.GetValue<double>()));
+                list.Add((r.Step, a));
             }
-        }
         return curves;
     }
 

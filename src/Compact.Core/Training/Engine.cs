@@ -50,10 +50,10 @@ public sealed record EngineOptions
     public string Title { get; init; } = "train";
 }
 
-/// <summary>What a recipe's forward pass returns for one micro-batch: the loss to back-propagate (already
-/// scaled for this micro-batch), its named parts for logging, the number of target tokens, and optional
-/// per-item records logged with the step (e.g. COMPACT's scores and weights).</summary>
-public sealed record MicroResult(Tensor Loss, IReadOnlyDictionary<string, double> Parts, long Tokens, IReadOnlyList<JsonObject>? Items = null);
+/// <summary>What a recipe's forward pass returns for one micro-batch: its loss (a mean over the micro-batch), the
+/// loss's named parts for logging, the number of target tokens (the micro-batch's weight in the step), and optional
+/// per-question records logged with the step (COMPACT's scores and weights).</summary>
+public sealed record MicroResult(Tensor Loss, IReadOnlyDictionary<string, double> Parts, long Tokens, IReadOnlyList<QuestionRecord>? Items = null);
 
 /// <summary>A training mode on the engine: owns the model and data, computes losses, saves its trainable state.</summary>
 public interface ITrainRecipe
@@ -66,14 +66,12 @@ public interface ITrainRecipe
     /// <summary>Extra per-run state to save with checkpoints (e.g. the dropout stream position).</summary>
     JsonObject SaveState();
     void LoadState(JsonObject state);
-    /// <summary>Extra fields for a step's metrics line, computed from the step's per-item records.</summary>
-    JsonObject? SummarizeStep(IReadOnlyList<JsonObject> items) => null;
 }
 
 public sealed record TrainSummary(int Steps, int TotalSteps, double FinalLoss, double Seconds, double TokensPerSecond, string? Checkpoint, bool Stopped);
 
-/// <summary>The optimisation loop shared by every recipe: AdamW, warm-up + schedule, gradient accumulation,
-/// clipping, NaN and out-of-memory guards, JSONL + TensorBoard metrics, a loss-curve PNG, atomic
+/// <summary>The optimisation loop shared by every recipe: AdamW, warm-up + schedule, gradient accumulation (each
+/// micro-batch weighted by its share of the step's target tokens), clipping, NaN and out-of-memory guards, JSONL + TensorBoard metrics, a loss-curve PNG, atomic
 /// checkpoints (weights, optimizer, schedule position, data position, dropout RNG) every N steps with the
 /// last K kept, exact resume, and a checkpoint on cancellation (Ctrl-C).</summary>
 public sealed class Engine
@@ -84,12 +82,17 @@ public sealed class Engine
     const string StateFile = "trainer_state.json";
     const string OptimizerFile = "optimizer.bin";
 
-    /// <summary>Run-config keys that may differ between a run and its resumption.</summary>
-    static readonly HashSet<string> ResumeTolerant = ["resume", "device", "save_every", "keep_last", "verbose", "stop_after"];
-
+    /// <summary>Runs with a flat configuration object (<see cref="JsonRunConfig"/>).</summary>
     public static TrainSummary Run(ITrainRecipe recipe, EngineOptions o, JsonObject runConfig, TextWriter log, IProgressReporter progress,
+        CancellationToken ct = default) => Run(recipe, o, new JsonRunConfig(runConfig), log, progress, ct);
+
+    /// <summary>Trains the recipe; saves <paramref name="config"/> as run_config.json and its identity as
+    /// run_identity.json, and refuses to resume a run whose identity differs outside the config's
+    /// <see cref="IRunConfig.MayDifferOnResume"/>.</summary>
+    public static TrainSummary Run(ITrainRecipe recipe, EngineOptions o, IRunConfig config, TextWriter log, IProgressReporter progress,
         CancellationToken ct = default)
     {
+        var runConfig = config.ToJson();
         if (o.GradAccum < 1) throw new CompactException($"--grad-accum must be at least 1 (got {o.GradAccum}).");
         if (o.MicroBatch < 1) throw new CompactException($"--batch-size must be at least 1 (got {o.MicroBatch}).");
         Directory.CreateDirectory(o.OutDir);
@@ -104,8 +107,8 @@ public sealed class Engine
         var latest = LatestCheckpoint(ckptRoot);
         if (latest is not null && !o.Resume)
             throw new CompactException($"{o.OutDir} already holds a run (checkpoint {Path.GetFileName(latest)}); pass --resume to continue it, or choose another --out.");
-        var identity = RunIdentity.Compute(runConfig);
-        CheckResumeConfig(o, runConfig, identity, latest);
+        var identity = RunIdentity.Compute(runConfig, config.MayDifferOnResume);
+        CheckResumeConfig(o, runConfig, identity, latest, config.MayDifferOnResume);
         if (latest is not null) latest = VerifiedCheckpoint(ckptRoot, log);
         AtomicFile.WriteAllText(Path.Combine(o.OutDir, RunConfigFile), runConfig.ToJsonString(Compact.Util.Jsonl.Indented));
         AtomicFile.WriteAllText(Path.Combine(o.OutDir, RunIdentity.FileName), identity.ToJsonString(Compact.Util.Jsonl.Indented));
@@ -160,7 +163,7 @@ public sealed class Engine
                 int s = step + 1;
                 var stepWatch = Stopwatch.StartNew();
                 var parts = new Dictionary<string, double>();
-                var items = new JsonArray();
+                var items = new List<QuestionRecord>();
                 long stepTokens = 0;
                 double stepLoss = 0;
                 int epoch = 0;
@@ -178,11 +181,20 @@ public sealed class Engine
                             throw new CompactException($"loss became {lv} at step {s} (epoch {e + 1}); training stopped before applying it. "
                                 + (lastCkpt is null ? "No checkpoint was saved yet." : $"The last good checkpoint is {lastCkpt}.")
                                 + " Lower --lr or check the data, then run again (with --resume to continue from the checkpoint).");
-                        r.Loss.div(o.GradAccum).backward();
-                        stepLoss += lv / o.GradAccum;
+                        // Token-weighted accumulation: the step's loss is Σ_m n_m L_m / Σ_m n_m over its micro-batches m
+                        // (n_m target tokens, L_m the micro-batch's mean loss). The gradient of n_m L_m accumulates here;
+                        // the division by Σ n_m, known after the last micro-batch, is applied to the gradients below.
+                        r.Loss.mul(r.Tokens).backward();
+                        stepLoss += lv * r.Tokens;
                         stepTokens += r.Tokens;
-                        foreach (var (key, v) in r.Parts) parts[key] = parts.GetValueOrDefault(key) + v / o.GradAccum;
-                        if (r.Items is not null) foreach (var it in r.Items) items.Add(it);
+                        foreach (var (key, v) in r.Parts) parts[key] = parts.GetValueOrDefault(key) + v * r.Tokens;
+                        if (r.Items is not null) items.AddRange(r.Items);
+                    }
+                    if (stepTokens > 0)
+                    {
+                        ScaleGradients(trainable, 1.0 / stepTokens);
+                        stepLoss /= stepTokens;
+                        foreach (var key in parts.Keys.ToList()) parts[key] /= stepTokens;
                     }
                 }
                 catch (ExternalException ex) when (IsOutOfMemory(ex))
@@ -204,20 +216,14 @@ public sealed class Engine
 
                 double elapsed = elapsedBefore + sw.Elapsed.TotalSeconds;
                 double tps = stepTokens / Math.Max(1e-9, stepWatch.Elapsed.TotalSeconds);
-                var line = new JsonObject
+                metrics.WriteLine(new StepRecord
                 {
-                    ["step"] = s, ["epoch"] = epoch + 1, ["loss"] = Round(stepLoss),
-                    ["lr"] = lr, ["grad_norm"] = Round(gradNorm), ["tokens"] = stepTokens, ["tokens_per_s"] = Math.Round(tps, 1),
-                    ["elapsed_s"] = Math.Round(elapsed, 2), ["mem_mb"] = Memory(self),
-                };
-                foreach (var (key, v) in parts) line[key] = Round(v);
-                if (items.Count > 0)
-                {
-                    if (recipe.SummarizeStep(items.Select(x => x!.AsObject()).ToList()) is { } extra)
-                        foreach (var (key, v) in extra) line[key] = v?.DeepClone();
-                    line["items"] = items;
-                }
-                metrics.Write(line);
+                    Step = s, Epoch = epoch + 1, Loss = Round(stepLoss), Lr = lr, GradNorm = Round(gradNorm), Tokens = stepTokens,
+                    TokensPerSecond = Math.Round(tps, 1), ElapsedSeconds = Math.Round(elapsed, 2), MemoryMb = Memory(self),
+                    Extra = StepRecord.Parts(parts.Select(kv => KeyValuePair.Create(kv.Key, Round(kv.Value)))),
+                    AlphaMean = items.Count > 0 ? QuestionRecord.MeanAlpha(items) : null,
+                    Items = items.Count > 0 ? items : null,
+                }.ToLine());
                 tb.AddScalar("train/loss", stepLoss, s);
                 tb.AddScalar("train/lr", lr, s);
                 tb.AddScalar("train/grad_norm", gradNorm, s);
@@ -240,6 +246,12 @@ public sealed class Engine
     static long Memory(Process self) { self.Refresh(); return self.WorkingSet64 >> 20; }
 
     static double Round(double v) => double.IsFinite(v) ? Math.Round(v, 6) : v;
+
+    static void ScaleGradients(IReadOnlyList<Parameter> ps, double factor)
+    {
+        using var noGrad = torch.no_grad();
+        foreach (var p in ps) p.grad?.mul_(factor);
+    }
 
     static bool IsOutOfMemory(Exception ex) =>
         ex.Message.Contains("out of memory", StringComparison.OrdinalIgnoreCase) || ex.Message.Contains("can't allocate memory", StringComparison.OrdinalIgnoreCase);
@@ -282,7 +294,7 @@ public sealed class Engine
 
     public static string? LatestCheckpoint(string root) => CompleteCheckpoints(root).LastOrDefault();
 
-    static void CheckResumeConfig(EngineOptions o, JsonObject runConfig, JsonObject identity, string? latest)
+    static void CheckResumeConfig(EngineOptions o, JsonObject runConfig, JsonObject identity, string? latest, IReadOnlySet<string> tolerant)
     {
         if (latest is null) return;
         var idPath = Path.Combine(o.OutDir, RunIdentity.FileName);
@@ -294,7 +306,7 @@ public sealed class Engine
             {
                 throw new CompactException($"{idPath} is damaged, so the run cannot be checked before resuming; restore it, or start again with another --out.");
             }
-            var idDiffs = RunIdentity.Differences(saved, identity);
+            var idDiffs = RunIdentity.Differences(saved, identity, tolerant);
             if (idDiffs.Count > 0)
                 throw new CompactException($"cannot resume {o.OutDir}: it was started on different inputs or settings ({string.Join("; ", idDiffs.Take(5))}); "
                     + "resume with the original files and flags, or choose another --out for a new run.");
@@ -303,14 +315,7 @@ public sealed class Engine
         var path = Path.Combine(o.OutDir, RunConfigFile);
         if (!File.Exists(path)) return;
         var before = JsonNode.Parse(File.ReadAllText(path))!.AsObject();
-        var diffs = new List<string>();
-        foreach (var key in before.Select(kv => kv.Key).Union(runConfig.Select(kv => kv.Key)).Distinct())
-        {
-            if (ResumeTolerant.Contains(key) || RunIdentity.Tolerant.Contains(key)) continue;
-            var a = before[key]?.ToJsonString() ?? "null";
-            var b = runConfig[key]?.ToJsonString() ?? "null";
-            if (a != b) diffs.Add($"{key}: {a} → {b}");
-        }
+        var diffs = RunIdentity.Differences(before, runConfig, tolerant);
         if (diffs.Count > 0)
             throw new CompactException($"cannot resume {o.OutDir}: it was started with different settings ({string.Join("; ", diffs.Take(5))}); "
                 + "repeat the original flags with --resume, or choose another --out.");
@@ -363,21 +368,14 @@ public sealed class Engine
     /// <summary>Writes the kept metrics lines into a fresh TensorBoard log, so the events end at the resumed step.</summary>
     static void ReplayTensorBoard(TensorBoardWriter tb, string metricsPath)
     {
-        if (!File.Exists(metricsPath)) return;
-        foreach (var (_, line) in Jsonl.Read(metricsPath, (_, _) => true))
+        foreach (var r in StepRecord.ReadAll(metricsPath))
         {
-            if (line["step"] is not JsonValue sv || !sv.TryGetValue<int>(out var s)) continue;
-            foreach (var (key, v) in line)
-            {
-                if (v is not JsonValue jv || !jv.TryGetValue<double>(out var d)) continue;
-                string? tag = key switch
-                {
-                    "loss" or "lr" or "grad_norm" or "tokens_per_s" => key,
-                    _ when key.StartsWith("loss_", StringComparison.Ordinal) => key,
-                    _ => null,
-                };
-                if (tag is not null) tb.AddScalar($"train/{tag}", d, s);
-            }
+            int s = r.Step;
+            if (r.Loss is { } loss) tb.AddScalar("train/loss", loss, s);
+            if (r.Lr is { } lr) tb.AddScalar("train/lr", lr, s);
+            if (r.GradNorm is { } gn) tb.AddScalar("train/grad_norm", gn, s);
+            if (r.TokensPerSecond is { } tps) tb.AddScalar("train/tokens_per_s", tps, s);
+            foreach (var (key, v) in r.LossParts) tb.AddScalar($"train/{key}", v, s);
         }
     }
 
@@ -398,15 +396,15 @@ public sealed class Engine
         var path = Path.Combine(outDir, MetricsFile);
         if (!File.Exists(path)) return;
         var series = new Dictionary<string, (List<double> X, List<double> Y)>();
-        foreach (var (_, o) in Jsonl.Read(path, (_, _) => true))
+        void Add(string k, double step, double v)
         {
-            double step = o["step"]?.GetValue<int>() ?? 0;
-            foreach (var (k, v) in o)
-            {
-                if (!(k == "loss" || k.StartsWith("loss_", StringComparison.Ordinal)) || v is not JsonValue jv || !jv.TryGetValue<double>(out var d)) continue;
-                if (!series.TryGetValue(k, out var s)) series[k] = s = (new(), new());
-                s.X.Add(step); s.Y.Add(d);
-            }
+            if (!series.TryGetValue(k, out var sr)) series[k] = sr = (new(), new());
+            sr.X.Add(step); sr.Y.Add(v);
+        }
+        foreach (var r in StepRecord.ReadAll(path))
+        {
+            if (r.Loss is { } loss) Add("loss", r.Step, loss);
+            foreach (var (k, v) in r.LossParts) Add(k, r.Step, v);
         }
         if (series.Count == 0) return;
         charts.Lines(Path.Combine(outDir, "loss.png"), "Training loss", "optimizer step", "loss",

@@ -1,3 +1,4 @@
+using System.Text.Json.Serialization;
 using System.Text.Json;
 using System.Text.Json.Nodes;
 using Compact.IO;
@@ -11,14 +12,16 @@ namespace Compact.Training;
 
 /// <summary>LoRA hyper-parameters (PEFT names in comments). Targets are matched against the last component of
 /// each linear layer's name (PEFT's suffix matching); "all-linear" means every projection except lm_head.</summary>
+[System.Text.Json.Serialization.JsonUnmappedMemberHandling(System.Text.Json.Serialization.JsonUnmappedMemberHandling.Disallow)]
 public sealed record LoraConfig
 {
     public static readonly IReadOnlyList<string> AllLinear = ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"];
-    public int Rank { get; init; } = 16;            // r
-    public double Alpha { get; init; } = 32;        // lora_alpha
-    public double Dropout { get; init; } = 0.1;     // lora_dropout
-    public IReadOnlyList<string> TargetModules { get; init; } = AllLinear;   // target_modules
-    public double Scaling => Alpha / Rank;
+    // JSON names are PEFT's (adapter_config.json).
+    [JsonPropertyName("r")] public int Rank { get; init; } = 16;
+    [JsonPropertyName("lora_alpha")] public double Alpha { get; init; } = 32;
+    [JsonPropertyName("lora_dropout")] public double Dropout { get; init; } = 0.1;
+    [JsonPropertyName("target_modules")] public IReadOnlyList<string> TargetModules { get; init; } = AllLinear;
+    [JsonIgnore] public double Scaling => Alpha / Rank;
 
     public LoraConfig Validate()
     {

@@ -15,20 +15,26 @@ public static class RunIdentity
 
     /// <summary>Settings that may differ between a run and its resumption: they do not change the result (or, for
     /// out, name where the run lives rather than what it is).</summary>
-    public static readonly HashSet<string> Tolerant = ["resume", "device", "save_every", "keep_last", "verbose", "stop_after", "out"];
+    public static readonly IReadOnlySet<string> Tolerant = new HashSet<string> { "resume", "device", "save_every", "keep_last", "verbose", "stop_after", "out" };
 
     /// <summary>Files up to this size are hashed whole; larger non-safetensors files by size, head and tail.</summary>
     const long WholeFileLimit = 64L << 20;
     const int Edge = 1 << 20;
 
-    public static JsonObject Compute(JsonObject runConfig)
+    /// <summary>The identity of a run configuration: nested objects (a typed config's sections) are walked, settings
+    /// named by their JSON path ("train.save_every") and left out when in <paramref name="tolerant"/> (default: <see cref="Tolerant"/>).</summary>
+    public static JsonObject Compute(JsonObject runConfig, IReadOnlySet<string>? tolerant = null) => Walk(runConfig, "", tolerant ?? Tolerant);
+
+    static JsonObject Walk(JsonObject o, string prefix, IReadOnlySet<string> tolerant)
     {
         var id = new JsonObject();
-        foreach (var (key, value) in runConfig)
+        foreach (var (key, value) in o)
         {
-            if (Tolerant.Contains(key)) continue;
+            var path = prefix + key;
+            if (tolerant.Contains(path)) continue;
             id[key] = value switch
             {
+                JsonObject nested => Walk(nested, path + ".", tolerant),
                 JsonValue v when v.TryGetValue<string>(out var s) => PathOrValue(s),
                 JsonArray a when a.All(x => x is JsonValue xv && xv.TryGetValue<string>(out _)) =>
                     new JsonArray(a.Select(x => PathOrValue(x!.GetValue<string>())).ToArray()),
@@ -38,20 +44,28 @@ public static class RunIdentity
         return id;
     }
 
-    /// <summary>The items whose identity differs, each as "key (what)"; empty when the runs are the same.</summary>
-    public static List<string> Differences(JsonObject before, JsonObject now)
+    /// <summary>The items whose identity differs, each as "key (what)" with nested keys as JSON paths; empty when the
+    /// runs are the same.</summary>
+    public static List<string> Differences(JsonObject before, JsonObject now, IReadOnlySet<string>? tolerant = null)
     {
         var diffs = new List<string>();
+        Compare(before, now, "", tolerant ?? Tolerant, diffs);
+        return diffs;
+    }
+
+    static void Compare(JsonObject before, JsonObject now, string prefix, IReadOnlySet<string> tolerant, List<string> diffs)
+    {
         foreach (var key in before.Select(kv => kv.Key).Union(now.Select(kv => kv.Key)))
         {
-            if (Tolerant.Contains(key)) continue;
+            var path = prefix + key;
+            if (tolerant.Contains(path)) continue;
             var a = before[key];
             var b = now[key];
             if (JsonNode.DeepEquals(a, b)) continue;
+            if (a is JsonObject ao && b is JsonObject bo && !IsDigest(a) && !IsDigest(b)) { Compare(ao, bo, path + ".", tolerant, diffs); continue; }
             bool contents = IsDigest(a) || IsDigest(b) || (a is JsonArray aa && aa.Any(IsDigest)) || (b is JsonArray ba && ba.Any(IsDigest));
-            diffs.Add(contents ? $"{key} (its contents changed)" : $"{key}: {a?.ToJsonString() ?? "null"} → {b?.ToJsonString() ?? "null"}");
+            diffs.Add(contents ? $"{path} (its contents changed)" : $"{path}: {a?.ToJsonString() ?? "null"} → {b?.ToJsonString() ?? "null"}");
         }
-        return diffs;
     }
 
     static bool IsDigest(JsonNode? n) => n is JsonObject o && o.ContainsKey("sha256");

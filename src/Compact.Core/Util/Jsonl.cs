@@ -21,9 +21,12 @@ public sealed class JsonlWriter : IDisposable
         _fs = new FileStream(path, FileMode.Append, FileAccess.Write, FileShare.Read);
     }
 
-    public void Write(JsonNode node)
+    public void Write(JsonNode node) => WriteLine(node.ToJsonString(Jsonl.Options));
+
+    /// <summary>Appends one line of JSON text (a serialized record) and flushes.</summary>
+    public void WriteLine(string json)
     {
-        var bytes = Encoding.UTF8.GetBytes(node.ToJsonString(Jsonl.Options) + "\n");
+        var bytes = Encoding.UTF8.GetBytes(json + "\n");
         lock (_fs)
         {
             _fs.Write(bytes);

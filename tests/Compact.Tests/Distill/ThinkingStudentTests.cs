@@ -160,7 +160,7 @@ public class ScoreModeTests(Qwen3Student s) : IClassFixture<Qwen3Student>
             st.Model.Dropout.Position = position;
             var o = Objective(m).Run(qb, WeightMode.Compact, withLoss: true);
             o.Loss!.Dispose();
-            Assert.Equal(m.ToString().ToLowerInvariant(), o.Log["score_mode"]!.GetValue<string>());
+            Assert.Equal(m.ToString().ToLowerInvariant(), o.Log.ScoreMode);
             return o.Weights.Alpha;
         }
         double[] Scored(ScoreMode m, long position)
