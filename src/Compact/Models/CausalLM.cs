@@ -85,15 +85,19 @@ public sealed class CausalLM : nn.Module
 
     /// <summary>Runs the decoder. inputIds (B, T) int64. attentionMask (B, P+T) with 1 for tokens and 0 for padding
     /// (covers cached positions too); null means no padding. positionIds (B, T) default to the count of real
-    /// tokens before each position (HF generate's convention), so left padding does not shift positions.</summary>
+    /// tokens before each position (HF generate's convention), so left padding does not shift positions.
+    /// segmentIds (B, T) int64, for packed rows (several sequences back to back, no cache): a query sees only the
+    /// earlier keys of its own segment (a block-diagonal causal mask); positionIds must then restart per segment.</summary>
     public DecoderOutput Forward(Tensor inputIds, Tensor? attentionMask = null, KvCache? cache = null,
-        Tensor? positionIds = null, bool outputLayers = false)
+        Tensor? positionIds = null, bool outputLayers = false, Tensor? segmentIds = null)
     {
         using var scope = NewDisposeScope();
         long b = inputIds.shape[0], t = inputIds.shape[1];
         long past = cache?.Length ?? 0, s = past + t;
         if (attentionMask is not null && (attentionMask.shape[0] != b || attentionMask.shape[1] != s))
             throw new ArgumentException($"attention mask must be (B, past+T) = ({b}, {s}), got ({string.Join(", ", attentionMask.shape)})");
+        if (segmentIds is not null && (cache is not null || attentionMask is not null || positionIds is null))
+            throw new ArgumentException("packed rows (segmentIds) take their own position ids, and neither a cache nor an attention mask");
 
         if (positionIds is null)
         {
@@ -108,7 +112,13 @@ public sealed class CausalLM : nn.Module
 
         Tensor? mask = null;
         bool causal = false;
-        if (attentionMask is null)
+        if (segmentIds is not null)
+        {
+            var seg = segmentIds.to(Device);
+            var same = seg.unsqueeze(2).eq(seg.unsqueeze(1));                                      // (B, T, T)
+            mask = same.logical_and(CausalMask(t, 0, Device).unsqueeze(0)).unsqueeze(1);           // (B, 1, T, T)
+        }
+        else if (attentionMask is null)
         {
             if (past == 0) causal = t > 1;
             else if (t > 1) mask = CausalMask(t, past, Device).unsqueeze(0).unsqueeze(0);           // (1, 1, T, S)
