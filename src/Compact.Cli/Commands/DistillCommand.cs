@@ -26,7 +26,8 @@ public sealed class CompactFlags
     public readonly Option<bool> NoPpl = new("--no-ppl") { Description = "Ablation: drop the difficulty term." };
     public readonly Option<string> Suffix = new("--answer-suffix") { Description = "Text every target ends with; {answer} is the gold answer.", DefaultValueFactory = _ => AnswerSuffix.Default };
 
-    public Option[] All => [BetaMi, BetaCons, BetaPpl, Tau, Lambda, Estimator, ExactStride, Thinking, ReferenceCode, ScoreMode, NoMi, NoCons, NoPpl, Suffix];
+    public readonly Option<string> BatchLayout = new("--batch-layout") { Description = "How a step's branches are laid out: packed (back to back, positions restarting, no compute on padding) or padded (one per row); the same math. --reference-code always pads.", DefaultValueFactory = _ => "packed" };
+    public Option[] All => [BetaMi, BetaCons, BetaPpl, Tau, Lambda, Estimator, ExactStride, Thinking, ReferenceCode, ScoreMode, NoMi, NoCons, NoPpl, Suffix, BatchLayout];
 
     public CompactOptions Options(ParseResult p)
     {
@@ -45,6 +46,7 @@ public sealed class CompactFlags
             ThinkingWords = words is { Length: > 0 } ? words : Compatibility.DefaultThinkingWords,
             ReferenceCode = reference,
             ScoreMode = CompactOptions.ParseScoreMode(p.GetValue(ScoreMode)!),
+            Layout = CompactOptions.ParseLayout(p.GetValue(BatchLayout)!),
         };
     }
 }
@@ -62,6 +64,7 @@ public static class DistillCommand
         Description = "Skip (and count) questions with fewer usable rationales than this; default 2 for compact, uniform, mot and mcc, 1 for single.",
         Validators = { r => { if (r.GetValueOrDefault<int?>() is < 1) r.AddError("--min-rationales must be 1 or more."); } },
     };
+    static readonly Option<int?> MaxTokensPerBatch = new("--max-tokens-per-batch") { Description = "Micro-batches by tokens instead of --batch-size questions: questions (all their branches) packed longest first into micro-batches of at most this many tokens; the bins' order is shuffled every epoch. Not with --method mot." };
     static readonly Option<int> MotRounds = new("--mot-rounds") { Description = "MoT: merge rounds; the budget (--epochs or --max-steps) is split across them.", DefaultValueFactory = _ => 2 };
     static readonly TrainOptions T = new(TrainDefaults.Distill);
     static readonly CompactFlags C = new();
@@ -70,7 +73,7 @@ public static class DistillCommand
     {
         var c = new Command("distill", "Multi-teacher CoT distillation: COMPACT (default) or a baseline (uniform, single, mot, mcc) and ablations.")
         {
-            Model, Data, Out, Method, Teacher, MccWeight, MotRounds, MinRationales,
+            Model, Data, Out, Method, Teacher, MccWeight, MotRounds, MinRationales, MaxTokensPerBatch,
         };
         foreach (var o in C.All) c.Add(o);
         foreach (var o in T.All) c.Add(o);
@@ -133,7 +136,9 @@ public static class DistillCommand
         var questions = Prepare(p.GetValue(Data)!, student.Chat, new AnswerSuffix(p.GetValue(C.Suffix)!), p.GetValue(T.MaxSeqLen),
             TrainOptions.ParseTruncation(p.GetValue(T.Truncation)!), p.GetValue(T.SkipBadLines), p.GetValue(T.System_), teacher, output, options.ReferenceCode,
             p.GetValue(MinRationales) ?? Teach.Rationales.DefaultMin(method.ToString().ToLowerInvariant()));
-        var eo = T.Engine(p, outDir, $"distill {method.ToString().ToLowerInvariant()}", p.GetValue(T.BatchSize));
+        var eo = T.Engine(p, outDir, $"distill {method.ToString().ToLowerInvariant()}", p.GetValue(T.BatchSize)) with { MaxTokensPerBatch = p.GetValue(MaxTokensPerBatch) };
+        if (eo.MaxTokensPerBatch is not null && method == DistillMethod.Mot)
+            throw new CompactException("--max-tokens-per-batch is not available with --method mot (it trains on one teacher's rationales at a time); use --batch-size.");
         using var cts = TrainOptions.CancelOnCtrlC();
         var progress = new ProgressHost(output);
         if (method == DistillMethod.Mot)
