@@ -1,5 +1,6 @@
 using Compact.Distill;
 using Compact.Models;
+using Compact.Cli;
 using Compact.Tests.Benchmarks;
 using Compact.Tokenization;
 using Compact.Training;
@@ -101,5 +102,36 @@ public class PackedBatchTests
                 .RunMany(qs, WeightMode.Uniform, withLoss: true, weight).Loss!.item<float>();
             Assert.Equal(Loss(BatchLayout.Padded), Loss(BatchLayout.Packed), 4);
         }
+    }
+}
+
+public class TokenBudgetCliTests(Qwen3Student s) : IClassFixture<Qwen3Student>
+{
+    static (int Code, string Out, string Err) Run(params string[] args)
+    {
+        var o = new StringWriter();
+        var e = new StringWriter();
+        int code = CompactCli.Run(args, o, e);
+        return (code, o.ToString(), e.ToString());
+    }
+
+    [Fact]
+    public void Distill_packs_questions_by_tokens_and_refuses_a_budget_below_a_question()
+    {
+        var data = s.Dir["budget.jsonl"];
+        MultiTeacherData.Write(data, [Qwen3Student.Item("q1"), Qwen3Student.Item("q2") with { Answer = "12" }, Qwen3Student.Item("q3")]);
+        var ok = Run("distill", "--model", s.Model, "--data", data, "--out", s.Dir["budget-run"], "--max-steps", "1", "--grad-accum", "1", "--lora-r", "4",
+            "--max-tokens-per-batch", "100000");
+        Assert.True(ok.Code == 0, ok.Err + ok.Out);
+        // All three questions fit one micro-batch: each step logs all three.
+        var first = System.Text.Json.Nodes.JsonNode.Parse(File.ReadLines(Path.Combine(s.Dir["budget-run"], "metrics.jsonl")).First())!;
+        Assert.Equal(3, first["items"]!.AsArray().Count);
+
+        var low = Run("distill", "--model", s.Model, "--data", data, "--out", s.Dir["budget-low"], "--max-steps", "1", "--max-tokens-per-batch", "10");
+        Assert.Equal(1, low.Code);
+        Assert.Matches(@"^error: --max-tokens-per-batch 10 is below the longest question \(item \d: \d+ tokens over all its branches\); raise it to at least \d+ or lower --max-seq-len\.\s*$", low.Err);
+        var zero = Run("distill", "--model", s.Model, "--data", data, "--out", s.Dir["budget-zero"], "--max-tokens-per-batch", "0");
+        Assert.NotEqual(0, zero.Code);
+        Assert.Contains("--max-tokens-per-batch", zero.Err);
     }
 }
