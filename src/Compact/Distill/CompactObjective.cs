@@ -198,15 +198,15 @@ public sealed class CompactObjective(CausalLM model, HfTokenizer tokenizer, Comp
         return (cons is null ? sft : sft.add(cons), sft, cons);
     }
 
-    /// <summary>The batch of the questions' branches, in order: packed (one row as long as the longest question's
-    /// branches together, the branches first-fit into as few such rows as hold them), or padded with
+    /// <summary>The batch of the questions' branches, in order: packed (all in one row, attention inside each branch),
+    /// or padded with
     /// --reference-code or the reference estimator (whose MI and KL read padding positions).</summary>
     SequenceBatch Layout(IReadOnlyList<QuestionBranches> qs)
     {
         var all = qs.SelectMany(q => q.Branches).ToList();
         var layout = options.ReferenceCode || options.Estimator == MiEstimator.Reference ? BatchLayout.Padded : options.Layout;
         return SequenceBatch.Create(layout, all.Select(b => b.Encoded.Ids).ToList(), all.Select(b => b.Encoded.IsTarget).ToList(),
-            tokenizer.PadId, model.Device, qs.Max(q => q.Branches.Sum(b => b.Length)));
+            tokenizer.PadId, model.Device);
     }
 
     /// <summary>Every question's scores and weights from one pass over the batch (hidden states and target

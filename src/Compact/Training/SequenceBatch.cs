@@ -36,8 +36,9 @@ public enum BatchLayout
 {
     /// <summary>One sequence per row, right-padded to the longest.</summary>
     Padded,
-    /// <summary>Sequences back to back in as few rows as fit, each with positions from 0 and a block-diagonal
-    /// causal mask, so that (almost) no position is padding.</summary>
+    /// <summary>Sequences back to back in as few rows as fit (by default one), each with positions from 0 and
+    /// attention inside itself only (block-diagonal causal attention, computed segment by segment), so that no
+    /// position and no attention score is spent on padding.</summary>
     Packed,
 }
 
@@ -53,9 +54,9 @@ public sealed class SequenceBatch : IDisposable
     public Tensor Target { get; }
     /// <summary>Padded: (B, T) int64, 1 for tokens. Null when packed.</summary>
     public Tensor? Attention { get; }
-    /// <summary>Packed: (B, T) position within its sequence, and (B, T) sequence index (−1 on trailing padding).</summary>
+    /// <summary>Packed: (B, T) position within its sequence, and where each sequence lies (attention stays inside it).</summary>
     public Tensor? Positions { get; }
-    public Tensor? Segments { get; }
+    public IReadOnlyList<Segment>? Segments { get; }
     public IReadOnlyList<int> Row { get; }
     public IReadOnlyList<int> Start { get; }
     public IReadOnlyList<int> Length { get; }
@@ -68,7 +69,7 @@ public sealed class SequenceBatch : IDisposable
     public long SlotTokens => (long)Rows * Width;
     public int Count => Length.Count;
 
-    SequenceBatch(BatchLayout layout, Tensor ids, Tensor target, Tensor? attention, Tensor? positions, Tensor? segments,
+    SequenceBatch(BatchLayout layout, Tensor ids, Tensor target, Tensor? attention, Tensor? positions, IReadOnlyList<Segment>? segments,
         int[] row, int[] start, int[] length, int rows, int width, IReadOnlyList<bool[]> targets)
     {
         Layout = layout; Ids = ids; Target = target; Attention = attention; Positions = positions; Segments = segments;
@@ -107,29 +108,24 @@ public sealed class SequenceBatch : IDisposable
         var tgt = new bool[rows * width];
         var att = new long[rows * width];
         var pos = new long[rows * width];
-        var seg = Enumerable.Repeat(-1L, rows * width).ToArray();
         for (int s = 0; s < n; s++)
             for (int j = 0; j < length[s]; j++)
             {
                 int at = row[s] * width + start[s] + j;
-                ids[at] = seqs[s][j]; tgt[at] = targets[s][j]; att[at] = 1; pos[at] = j; seg[at] = s;
+                ids[at] = seqs[s][j]; tgt[at] = targets[s][j]; att[at] = 1; pos[at] = j;
             }
-        for (int r = 0; r < rows; r++)
-        {
-            // Trailing padding of a packed row: its own segment, positions counting on (never read).
-            for (int j = 1; j < width; j++) if (seg[r * width + j] < 0 && seg[r * width + j - 1] < 0) pos[r * width + j] = pos[r * width + j - 1] + 1;
-        }
         Tensor T(long[] a) => torch.tensor(a, [rows, width], device: device);
         var target = torch.tensor(tgt, [rows, width], device: device);
         return layout == BatchLayout.Padded
             ? new SequenceBatch(layout, T(ids), target, T(att), null, null, row, start, length, rows, width, targets)
-            : new SequenceBatch(layout, T(ids), target, null, T(pos), T(seg), row, start, length, rows, width, targets);
+            : new SequenceBatch(layout, T(ids), target, null, T(pos), Enumerable.Range(0, n).Select(q => new Segment(row[q], start[q], length[q])).ToList(),
+                row, start, length, rows, width, targets);
     }
 
     /// <summary>The model's forward pass over the rows.</summary>
     public DecoderOutput Forward(CausalLM model) => Layout == BatchLayout.Padded
         ? model.Forward(Ids, Attention)
-        : model.Forward(Ids, positionIds: Positions, segmentIds: Segments);
+        : model.Forward(Ids, positionIds: Positions, segments: Segments);
 
     /// <summary>hidden (B, T, D) at position p[i] of sequence s[i]: (n, D).</summary>
     public Tensor At(Tensor hidden, IReadOnlyList<int> seqs, IReadOnlyList<int> positions)
@@ -142,6 +138,6 @@ public sealed class SequenceBatch : IDisposable
 
     public void Dispose()
     {
-        Ids.Dispose(); Target.Dispose(); Attention?.Dispose(); Positions?.Dispose(); Segments?.Dispose();
+        Ids.Dispose(); Target.Dispose(); Attention?.Dispose(); Positions?.Dispose();
     }
 }

@@ -28,7 +28,29 @@ public class PackedBatchTests
         Assert.Equal(new long[] { 10, 11, 12, 13, 14, 20, 21 }, b.Ids[0].data<long>().ToArray());
         Assert.Equal(new long[] { 0, 1, 2, 3, 4, 0, 1 }, b.Positions![0].data<long>().ToArray());
         Assert.Equal(new long[] { 30, 31, 32, 33, 0, 1, 2 }, b.Ids[1].data<long>().ToArray());
-        Assert.Equal(new long[] { 3, 3, 3, 3, 0, 0, 0 }, b.Segments![1].data<long>().ToArray());
+        Assert.Equal(new Segment(1, 0, 4), b.Segments![3]);
+    }
+
+    [Theory]
+    [InlineData("qwen2-tiny")]
+    [InlineData("gemma3-tiny")]      // a sliding-window layer (window 16) inside sequences longer than the window
+    [InlineData("mistral-tiny")]
+    public void A_packed_row_gives_each_sequence_the_hidden_states_it_has_alone(string preset)
+    {
+        using var m = TestUtil.TinyModel(preset, 96, seed: 4);
+        m.eval();
+        var seqs = new[] { 23, 5, 40, 1 }.Select((n, s) => (IReadOnlyList<int>)Enumerable.Range(0, n).Select(j => (7 * j + 13 * s) % 96).ToList()).ToList();
+        using var b = SequenceBatch.Create(BatchLayout.Packed, seqs, seqs.Select(q => new bool[q.Count]).ToList(), 0, torch.CPU);
+        Assert.Equal(1, b.Rows);
+        using var _ = torch.no_grad();
+        using var packed = b.Forward(m);
+        for (int s = 0; s < seqs.Count; s++)
+        {
+            using var ids = torch.tensor(seqs[s].Select(x => (long)x).ToArray(), [1, seqs[s].Count]);
+            using var alone = m.Forward(ids);
+            using var part = packed.Hidden[b.Row[s]].narrow(0, b.Start[s], b.Length[s]);
+            Assert.True(TestUtil.MaxAbsDiff(alone.Hidden[0], part) < 1e-5f, $"sequence {s}: {TestUtil.MaxAbsDiff(alone.Hidden[0], part)}");
+        }
     }
 
     static List<QuestionBranches> Committee(ChatFormat chat, int n) => BenchmarkFiles.Committee.Take(n)
