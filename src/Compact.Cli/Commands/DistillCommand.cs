@@ -25,7 +25,8 @@ public sealed class CompactFlags
     public Option<bool> NoPpl { get; } = new("--no-ppl") { Description = "Ablation: drop the difficulty term." };
     public Option<string> Suffix { get; } = new("--answer-suffix") { Description = "Text every target ends with; {answer} is the gold answer.", DefaultValueFactory = _ => AnswerSuffix.Default };
 
-    public Option[] All => [BetaMi, BetaCons, BetaPpl, Tau, Lambda, Estimator, ExactStride, Thinking, ReferenceCode, ScoreMode, NoMi, NoCons, NoPpl, Suffix];
+    public Option<string> BatchLayout { get; } = new("--batch-layout") { Description = "How a step's branches are laid out: packed (back to back, positions restarting, no compute on padding) or padded (one per row); the same math. --reference-code always pads.", DefaultValueFactory = _ => "packed" };
+    public Option[] All => [BetaMi, BetaCons, BetaPpl, Tau, Lambda, Estimator, ExactStride, Thinking, ReferenceCode, ScoreMode, NoMi, NoCons, NoPpl, Suffix, BatchLayout];
 
     /// <summary>The flags `score` takes: all but --lambda (scores and weights do not depend on the loss).</summary>
     public Option[] Scoring => All.Where(o => o != Lambda).ToArray();
@@ -50,6 +51,7 @@ public sealed class CompactFlags
             ReferenceCode = reference,
             ScoreMode = CompactOptions.ParseScoreMode(p.GetValue(ScoreMode)!),
             AnswerSuffix = p.GetValue(Suffix)!,
+            Layout = CompactOptions.ParseLayout(p.GetValue(BatchLayout)!),
         };
         if (c.ReferenceCode && c.Estimator == MiEstimator.Exact)
             throw new CompactException("--estimator exact teacher-forces the answer suffix, which --reference-code does not use; pick probe or reference.");
@@ -70,6 +72,7 @@ public static class DistillCommand
         Description = "Skip (and count) questions with fewer usable rationales than this; default 2 for compact, uniform, mot and mcc, 1 for single.",
         Validators = { r => { if (r.GetValueOrDefault<int?>() is < 1) r.AddError("--min-rationales must be 1 or more."); } },
     };
+    static readonly Option<int?> MaxTokensPerBatch = new("--max-tokens-per-batch") { Description = "Micro-batches by tokens instead of --batch-size questions: questions (all their branches) packed longest first into micro-batches of at most this many tokens; the bins' order is shuffled every epoch. Not with --method mot." };
     static readonly Option<int> MotRounds = new("--mot-rounds") { Description = "MoT: merge rounds; the budget (--epochs or --max-steps) is split across them.", DefaultValueFactory = _ => 2 };
     static readonly TrainOptions T = new(TrainDefaults.Distill);
     static readonly CompactFlags C = new();
@@ -78,7 +81,7 @@ public static class DistillCommand
     {
         var c = new Command("distill", "Multi-teacher CoT distillation: COMPACT (default) or a baseline (uniform, single, mot, mcc) and ablations.")
         {
-            Model, Data, Out, Method, Teacher, MccWeight, MotRounds, MinRationales,
+            Model, Data, Out, Method, Teacher, MccWeight, MotRounds, MinRationales, MaxTokensPerBatch,
         };
         foreach (var o in C.All) c.Add(o);
         foreach (var o in T.All) c.Add(o);
@@ -115,6 +118,7 @@ public static class DistillCommand
                 Schedule = LrSchedule.Parse(p.GetValue(T.Schedule)!), WarmupSteps = p.GetValue(T.Warmup), MinLrRatio = p.GetValue(T.MinLrRatio),
                 MaxGradNorm = p.GetValue(T.MaxGradNorm), GradientCheckpointing = so.GradientCheckpointing, SaveEvery = p.GetValue(T.SaveEvery),
                 KeepLast = p.GetValue(T.KeepLast), Resume = p.GetValue(T.Resume), StopAfter = p.GetValue(T.StopAfter),
+                MaxTokensPerBatch = p.GetValue(MaxTokensPerBatch),
             },
         }.Validate();
     }

@@ -31,6 +31,16 @@ public sealed record CompactOptions
     /// <summary>Consistency pairs with α_iα_j below this are skipped.</summary>
     public double PairThreshold { get; init; } = 1e-4;
     public ScoreMode ScoreMode { get; init; } = ScoreMode.Train;
+    /// <summary>How a step's branches are laid out: packed (default, no compute on padding) or padded; the math is the
+    /// same. --reference-code and the reference estimator always pad (they read padding positions).</summary>
+    public BatchLayout Layout { get; init; } = BatchLayout.Packed;
+
+    public static BatchLayout ParseLayout(string s) => s.ToLowerInvariant() switch
+    {
+        "packed" => BatchLayout.Packed,
+        "padded" => BatchLayout.Padded,
+        _ => throw new CompactException($"unknown --batch-layout '{s}'; use packed or padded."),
+    };
 
     public static ScoreMode ParseScoreMode(string s) => s.ToLowerInvariant() switch
     {
@@ -65,7 +75,7 @@ public sealed record MiTrajectory(int[] Positions, double[] L, bool[] Thinking, 
 /// scores and weights, the number of target tokens, and its record for the logs.</summary>
 public sealed record QuestionOutcome(Tensor? Loss, double SftPart, double ConsPart, TeacherWeights Weights, long Tokens, QuestionRecord Log);
 
-/// <summary>One question's K branches through the student in one padded batch: per-branch SFT losses, the
+/// <summary>One question's K branches through the student in one batch: per-branch SFT losses, the
 /// three compatibility scores from the same forward (the exact MI estimator adds no-grad passes), fusion into α,
 /// and L = Σ α_k L_SFT(k) + λ Σ_{i&lt;j} α_i α_j D(i, j) with α treated as a constant. METHOD.md throughout.</summary>
 public sealed class CompactObjective(CausalLM model, HfTokenizer tokenizer, CompactOptions options)
@@ -89,20 +99,13 @@ public sealed class CompactObjective(CausalLM model, HfTokenizer tokenizer, Comp
         return outcomes[0] with { Loss = loss };
     }
 
-    /// <summary>Several questions in one padded batch (all their branches): each question is weighted and scored on
-    /// its own rows exactly as alone; the returned loss is the mean of the questions' losses. Batching questions only
-    /// amortises the per-operation cost of small models.</summary>
+    /// <summary>Several questions in one batch (all their branches, packed or padded): each question is weighted and
+    /// scored on its own sequences exactly as alone; the returned loss is the mean of the questions' losses.</summary>
     public (Tensor? Loss, IReadOnlyList<QuestionOutcome> Outcomes) RunMany(IReadOnlyList<QuestionBranches> qs, WeightMode mode, bool withLoss,
         Func<int, int, double>? consistencyWeight = null)
     {
-        var all = qs.SelectMany(q => q.Branches).ToList();
         using var scope = NewDisposeScope();
-        using var batch = PaddedBatch.Right(all.Select(b => b.Encoded.Ids).ToList(), all.Select(b => b.Encoded.IsTarget).ToList(),
-            tokenizer.PadId, model.Device);
-        // Row of lp.LogProbs for "position p of branch r predicts p+1": targets are contiguous per branch.
-        var baseRow = new int[all.Count];
-        for (int r = 1; r < all.Count; r++) baseRow[r] = baseRow[r - 1] + all[r - 1].Encoded.TargetEnd - all[r - 1].Encoded.AssistantStart;
-        int Row(int r, int p) => baseRow[r] + p - (all[r].Encoded.AssistantStart - 1);
+        using var batch = Layout(qs);
 
         // --score-mode eval: all three scores from a dropout-free no-grad pass of their own, before the training pass.
         List<TeacherWeights>? weights = null;
@@ -113,18 +116,18 @@ public sealed class CompactObjective(CausalLM model, HfTokenizer tokenizer, Comp
             try
             {
                 using var noGrad = torch.no_grad();
-                using var f = model.Forward(batch.Ids, batch.Attention);
-                using var l = Losses.TargetLogProbs(model, f.Hidden, batch.Ids, batch.Target);
-                weights = Weigh(qs, mode, f.Hidden, l, batch.Ids, Row);
+                using var f = batch.Forward(model);
+                using var l = Losses.TargetLogProbs(model, f.Hidden, batch);
+                weights = Weigh(qs, mode, f.Hidden, l, batch);
             }
             finally { model.train(wasTraining); }
         }
 
         using var grad = withLoss ? null : torch.no_grad();
-        var fwd = model.Forward(batch.Ids, batch.Attention);
-        var lp = Losses.TargetLogProbs(model, fwd.Hidden, batch.Ids, batch.Target);
+        var fwd = batch.Forward(model);
+        var lp = Losses.TargetLogProbs(model, fwd.Hidden, batch);
         var countsAll = lp.Counts.cpu().data<float>().ToArray();
-        weights ??= Weigh(qs, mode, fwd.Hidden, lp, batch.Ids, Row);
+        weights ??= Weigh(qs, mode, fwd.Hidden, lp, batch);
 
         Tensor? total = null;
         var outcomes = new List<QuestionOutcome>();
@@ -134,34 +137,26 @@ public sealed class CompactObjective(CausalLM model, HfTokenizer tokenizer, Comp
             var qb = qs[qi];
             int k = qb.K, o0 = offset;
             offset += k;
+            var branches = qb.Branches;
             var w = weights[qi];
 
             double sftPart = 0, consPart = 0;
             if (withLoss)
             {
-                var alpha = torch.tensor(w.Alpha.Select(x => (float)x).ToArray(), device: model.Device);     // constants: no gradient
-                var sft = lp.MeanNll.narrow(0, o0, k).mul(alpha).sum();
-                Tensor? cons = null;
                 // Each branch's log-probabilities (answer span, or every position with --reference-code), computed once
                 // for all the pairs it is in.
                 var dist = new Tensor?[k];
                 Tensor Dist(int r) => dist[r] ??= options.ReferenceCode
-                    ? model.Logits(fwd.Hidden[o0 + r]).to(ScalarType.Float32).log_softmax(-1)                      // (T, V)
-                    : lp.FullLogProbs(AnswerSpan(all[o0 + r], o0 + r, Row, lp.Hidden.device));                                       // (G, V)
-                for (int i = 0; i < k; i++)
-                    for (int j = i + 1; j < k; j++)
-                    {
-                        double pw = consistencyWeight?.Invoke(i, j) ?? options.Lambda * w.Alpha[i] * w.Alpha[j];
-                        if (pw == 0 || consistencyWeight is null && w.Alpha[i] * w.Alpha[j] < options.PairThreshold) continue;
-                        var d = options.ReferenceCode
-                            ? Losses.SymmetricKl(Dist(i), Dist(j), batch.Attention[o0 + i].mul(batch.Attention[o0 + j]))
-                            : Losses.SymmetricKl(Dist(i), Dist(j));
-                        var term = d.mul(pw);
-                        cons = cons is null ? term : cons.add(term);
-                    }
+                    ? model.Logits(fwd.Hidden[batch.Row[o0 + r]]).to(ScalarType.Float32).log_softmax(-1)                  // (T, V)
+                    : lp.FullLogProbs(lp.Predicting(o0 + r, branches[r].AnswerStart - 1, branches[r].AnswerEnd - 2));    // (G, V)
+                Tensor D(int i, int j) => options.ReferenceCode
+                    ? Losses.SymmetricKl(Dist(i), Dist(j), batch.Attention![batch.Row[o0 + i]].mul(batch.Attention[batch.Row[o0 + j]]))
+                    : Losses.SymmetricKl(Dist(i), Dist(j));
+                double PairWeight(int i, int j) => consistencyWeight?.Invoke(i, j)
+                    ?? (w.Alpha[i] * w.Alpha[j] < options.PairThreshold ? 0 : options.Lambda * w.Alpha[i] * w.Alpha[j]);
+                var (q, sft, cons) = QuestionLoss(lp.MeanNll.narrow(0, o0, k), w.Alpha, PairWeight, D);
                 sftPart = sft.item<float>();
                 consPart = cons?.item<float>() ?? 0;
-                var q = cons is null ? sft : sft.add(cons);
                 total = total is null ? q : total.add(q);
             }
             long tokens = (long)countsAll[o0..(o0 + k)].Sum();
@@ -174,9 +169,40 @@ public sealed class CompactObjective(CausalLM model, HfTokenizer tokenizer, Comp
         return (loss, outcomes);
     }
 
+    /// <summary>METHOD: L = Σ_k α_k L_SFT(k) + Σ_{i&lt;j} w_ij D(i, j), α constants (no gradient), w_ij = λ α_i α_j
+    /// (or MCC-KD's constant); pairs of weight 0 are not computed. meanNll (K): each branch's mean target NLL.
+    /// Returns the loss, its SFT part and its consistency part (null when no pair counts).</summary>
+    public static (Tensor Loss, Tensor Sft, Tensor? Cons) QuestionLoss(Tensor meanNll, IReadOnlyList<double> alpha,
+        Func<int, int, double> pairWeight, Func<int, int, Tensor> divergence)
+    {
+        var a = torch.tensor(alpha.Select(x => (float)x).ToArray(), device: meanNll.device);
+        var sft = meanNll.mul(a).sum();
+        Tensor? cons = null;
+        for (int i = 0; i < alpha.Count; i++)
+            for (int j = i + 1; j < alpha.Count; j++)
+            {
+                double pw = pairWeight(i, j);
+                if (pw == 0) continue;
+                var term = divergence(i, j).mul(pw);
+                cons = cons is null ? term : cons.add(term);
+            }
+        return (cons is null ? sft : sft.add(cons), sft, cons);
+    }
+
+    /// <summary>The batch of the questions' branches, in order: packed (all in one row, attention inside each branch),
+    /// or padded with
+    /// --reference-code or the reference estimator (whose MI and KL read padding positions).</summary>
+    SequenceBatch Layout(IReadOnlyList<QuestionBranches> qs)
+    {
+        var all = qs.SelectMany(q => q.Branches).ToList();
+        var layout = options.ReferenceCode || options.Estimator == MiEstimator.Reference ? BatchLayout.Padded : options.Layout;
+        return SequenceBatch.Create(layout, all.Select(b => b.Encoded.Ids).ToList(), all.Select(b => b.Encoded.IsTarget).ToList(),
+            tokenizer.PadId, model.Device);
+    }
+
     /// <summary>Every question's scores and weights from one pass over the batch (hidden states and target
     /// log-probabilities of all branches); scores only for COMPACT weights with K &gt; 1.</summary>
-    List<TeacherWeights> Weigh(IReadOnlyList<QuestionBranches> qs, WeightMode mode, Tensor hidden, TokenLogProbs lp, Tensor ids, Func<int, int, int> row)
+    List<TeacherWeights> Weigh(IReadOnlyList<QuestionBranches> qs, WeightMode mode, Tensor hidden, TokenLogProbs lp, SequenceBatch batch)
     {
         var pplAll = lp.MeanNll.detach().cpu().data<float>().Select(x => (double)x).ToArray();
         var list = new List<TeacherWeights>();
@@ -194,15 +220,15 @@ public sealed class CompactObjective(CausalLM model, HfTokenizer tokenizer, Comp
                 using (torch.no_grad())
                 {
                     int first = o0;
-                    cons = Consensus(hidden, first, branches);
+                    cons = Consensus(batch.At(hidden, Enumerable.Range(first, k).ToList(), branches.Select(b => b.Length - 1).ToList()));
                     // The authors' micro-batch is one question padded to its own longest branch: their summed MI
                     // covers those padding positions, so each question here sees exactly its own padding.
                     int tq = branches.Max(b => b.Length);
                     mi = options.Estimator switch
                     {
-                        MiEstimator.Probe => Enumerable.Range(0, k).Select(r => ProbeMi(lp, first + r, branches[r], qb.ProbeIds, row)).ToArray(),
+                        MiEstimator.Probe => Enumerable.Range(0, k).Select(r => ProbeMi(lp, first + r, branches[r], qb.ProbeIds)).ToArray(),
                         MiEstimator.Exact => branches.Select(b => ExactMi(b, qb.ProbeIds)).ToArray(),
-                        _ => ReferenceMi(hidden.narrow(0, first, k).narrow(1, 0, tq), ids.narrow(0, first, k).narrow(1, 0, tq), qb.ProbeIds),
+                        _ => ReferenceMi(PaddedRows(hidden, batch, first, k, tq), PaddedRows(batch.Ids, batch, first, k, tq), qb.ProbeIds),
                     };
                 }
                 list.Add(Compatibility.Fuse(ppl, cons, mi, options.Fusion));
@@ -222,15 +248,19 @@ public sealed class CompactObjective(CausalLM model, HfTokenizer tokenizer, Comp
 
     static double[] Nums(IEnumerable<double> xs) => xs.Select(x => Math.Round(x, 6)).ToArray();
 
-    /// <summary>S_cons from each branch's last hidden state, projected by the last layer's q_proj / k_proj
+    /// <summary>Rows first … first+k−1 of a padded batch, cut to width t (the reference estimator reads padding).</summary>
+    static Tensor PaddedRows(Tensor x, SequenceBatch batch, int first, int k, int t) => batch.Layout == BatchLayout.Padded
+        ? x.narrow(0, first, k).narrow(1, 0, t)
+        : throw new InvalidOperationException("the reference estimator needs the padded layout");
+
+
+    /// <summary>S_cons from each branch's last hidden state e (K, D), projected by the last layer's q_proj / k_proj
     /// (LoRA and biases included, LoRA dropout as the model's mode has it: on in a training pass, as in the
     /// authors' code), K/V heads expanded by head (flat with --reference-code).</summary>
-    double[] Consensus(Tensor hidden, int firstRow, IReadOnlyList<Branch> branches)
+    double[] Consensus(Tensor last)
     {
         using var scope = NewDisposeScope();
-        var idx = torch.tensor(branches.Select(b => (long)b.Length - 1).ToArray(), device: hidden.device);
-        var rows = torch.arange(firstRow, firstRow + branches.Count, device: hidden.device);
-        var e = hidden.index(rows, idx).detach();                                          // (K, D)
+        var e = last.detach();                                                             // (K, D)
         var attn = model.Layers[^1].self_attn;
         var q = attn.q_proj.call(e);                                                      // (K, H·d)
         var kk = attn.k_proj.call(e);                                                     // (K, KVH·d)
@@ -246,15 +276,15 @@ public sealed class CompactObjective(CausalLM model, HfTokenizer tokenizer, Comp
         Compatibility.ThinkingMask(tokenizer.DecodePieces(x.Encoded.Ids.Skip(x.RationaleStart).Take(x.RationaleEnd - x.RationaleStart)), options.ThinkingWords));
 
     /// <summary>probe: l_t = mean_j log softmax(W_U h_t)[y_j] at every rationale position, from the training forward.</summary>
-    double ProbeMi(TokenLogProbs lp, int r, Branch b, IReadOnlyList<int> answerIds, Func<int, int, int> row) =>
-        Compatibility.InformationGain(ProbeL(lp, r, b, answerIds, row), Compatibility.ThinkingWeights(Thinking(b)));
+    double ProbeMi(TokenLogProbs lp, int s, Branch b, IReadOnlyList<int> answerIds) =>
+        Compatibility.InformationGain(ProbeL(lp, s, b, answerIds), Compatibility.ThinkingWeights(Thinking(b)));
 
-    /// <summary>The probe's l_t for the rationale positions t of branch r: rows of logProbs (N, V) for
+    /// <summary>The probe's l_t for the rationale positions t of sequence s: log-probability rows for
     /// [RationaleStart, RationaleEnd), columns y_j, mean over j.</summary>
-    static double[] ProbeL(TokenLogProbs lp, int r, Branch b, IReadOnlyList<int> answerIds, Func<int, int, int> row)
+    static double[] ProbeL(TokenLogProbs lp, int s, Branch b, IReadOnlyList<int> answerIds)
     {
         using var scope = NewDisposeScope();
-        var rows = torch.arange(row(r, b.RationaleStart), row(r, b.RationaleEnd - 1) + 1, device: lp.Hidden.device);
+        var rows = lp.Predicting(s, b.RationaleStart, b.RationaleEnd - 1);
         var y = torch.tensor(answerIds.Select(x => (long)x).ToArray(), device: lp.Hidden.device);
         return lp.ColumnLogProbs(rows, y).mean([1]).cpu().data<float>().Select(x => (double)x).ToArray();
     }
@@ -274,10 +304,10 @@ public sealed class CompactObjective(CausalLM model, HfTokenizer tokenizer, Comp
         }
         using var scope = NewDisposeScope();
         using var grad = torch.no_grad();
-        using var batch = PaddedBatch.Right([b.Encoded.Ids], [b.Encoded.IsTarget], tokenizer.PadId, model.Device);
-        using var fwd = model.Forward(batch.Ids, batch.Attention);
-        using var lp = Losses.TargetLogProbs(model, fwd.Hidden, batch.Ids, batch.Target);
-        var l = ProbeL(lp, 0, b, probeIds, (_, p) => p - (b.Encoded.AssistantStart - 1));
+        using var batch = SequenceBatch.Create(BatchLayout.Padded, [b.Encoded.Ids], [b.Encoded.IsTarget], tokenizer.PadId, model.Device);
+        using var fwd = batch.Forward(model);
+        using var lp = Losses.TargetLogProbs(model, fwd.Hidden, batch);
+        var l = ProbeL(lp, 0, b, probeIds);
         return new MiTrajectory(Enumerable.Range(0, l.Length).ToArray(), l, think, pieces,
             Compatibility.InformationGain(l, Compatibility.ThinkingWeights(think)));
     }
@@ -378,10 +408,4 @@ public sealed class CompactObjective(CausalLM model, HfTokenizer tokenizer, Comp
             lv.Skip(r * t).Take(t).Select(x => (double)x).ToList(),
             Compatibility.ThinkingWeights(iv.Skip(r * t).Take(t).Select(_refThinkIds.Contains).ToArray()))).ToArray();
     }
-
-    /// <summary>The rows of the positions predicting a branch's answer tokens (the same tokens in every branch), over
-    /// which D(i, j) is averaged; the authors' variant (--reference-code) instead compares every position valid in
-    /// both padded sequences, position by position.</summary>
-    static Tensor AnswerSpan(Branch b, int r, Func<int, int, int> row, Device device) =>
-        torch.arange(row(r, b.AnswerStart - 1), row(r, b.AnswerEnd - 2) + 1, device: device);
 }

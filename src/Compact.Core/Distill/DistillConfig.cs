@@ -55,6 +55,8 @@ public sealed record DistillConfig : IRunConfig
         if (Method == DistillMethod.Mot && Lora is null) throw new CompactException("--method mot trains LoRA branches; it cannot be combined with --full.");
         if (Compact.ReferenceCode && Compact.Estimator == MiEstimator.Exact)
             throw new CompactException("--estimator exact teacher-forces the answer suffix, which --reference-code does not use; pick probe or reference.");
+        if (Method == DistillMethod.Mot && Train.MaxTokensPerBatch is not null)
+            throw new CompactException("--max-tokens-per-batch is not available with --method mot (it trains on one teacher's rationales at a time); use --batch-size.");
         if (Compact.ExactStride < 1) throw new CompactException($"--exact-stride must be at least 1 (got {Compact.ExactStride}).");
         Lora?.Validate();
         Train.Validate();
@@ -97,6 +99,7 @@ public sealed record DistillConfig : IRunConfig
         OutDir = Out, MicroBatch = Train.BatchSize, GradAccum = Train.GradAccum,
         Epochs = Train.MaxSteps is null ? Train.Epochs : null, MaxSteps = Train.MaxSteps, Seed = Seed,
         SaveEvery = Train.SaveEvery, KeepLast = Train.KeepLast, Resume = Train.Resume, StopAfter = Train.StopAfter,
+        MaxTokensPerBatch = Train.MaxTokensPerBatch,
         Title = $"distill {Method.ToString().ToLowerInvariant()}", OnStep = onStep,
         Optim = new OptimizerOptions
         {
@@ -117,6 +120,9 @@ public sealed record TrainConfig
     [JsonPropertyName("lr")] public double Lr { get; init; } = 1e-5;
     /// <summary>Questions per micro-batch.</summary>
     [JsonPropertyName("batch_size")] public int BatchSize { get; init; } = 1;
+    /// <summary>Micro-batches by tokens instead of BatchSize questions: questions (all their branches) packed longest
+    /// first into micro-batches of at most this many tokens.</summary>
+    [JsonPropertyName("max_tokens_per_batch")] public int? MaxTokensPerBatch { get; init; }
     [JsonPropertyName("grad_accum")] public int GradAccum { get; init; } = 4;
     [JsonPropertyName("max_seq_len")] public int MaxSeqLen { get; init; } = 2560;
     [JsonPropertyName("truncation")] public TruncationMode Truncation { get; init; } = TruncationMode.TruncateStart;
@@ -141,6 +147,7 @@ public sealed record TrainConfig
     {
         if (BatchSize < 1) throw new CompactException($"--batch-size must be at least 1 (got {BatchSize}).");
         if (GradAccum < 1) throw new CompactException($"--grad-accum must be at least 1 (got {GradAccum}).");
+        if (MaxTokensPerBatch is < 1) throw new CompactException($"--max-tokens-per-batch must be at least 1 (got {MaxTokensPerBatch}).");
         return this;
     }
 }
@@ -165,12 +172,14 @@ public sealed record CompactConfig
     [JsonPropertyName("reference_code")] public bool ReferenceCode { get; init; }
     [JsonPropertyName("score_mode")] public ScoreMode ScoreMode { get; init; } = ScoreMode.Train;
     [JsonPropertyName("answer_suffix")] public string AnswerSuffix { get; init; } = Distill.AnswerSuffix.Default;
+    /// <summary>How a step's branches are laid out: packed (back to back, no compute on padding) or padded; the same math.</summary>
+    [JsonPropertyName("batch_layout")] public BatchLayout Layout { get; init; } = BatchLayout.Packed;
 
     public FusionWeights Fusion => new(BetaMi, BetaCons, BetaPpl, Tau);
 
     public CompactOptions Options() => new()
     {
         Fusion = Fusion, Lambda = Lambda, Estimator = Estimator, ExactStride = Math.Max(1, ExactStride),
-        ThinkingWords = ThinkingWords, ReferenceCode = ReferenceCode, ScoreMode = ScoreMode,
+        ThinkingWords = ThinkingWords, ReferenceCode = ReferenceCode, ScoreMode = ScoreMode, Layout = Layout,
     };
 }

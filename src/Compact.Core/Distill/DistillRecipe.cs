@@ -8,8 +8,8 @@ namespace Compact.Distill;
 
 public enum DistillMethod { Compact, Uniform, Single, Mot, Mcc }
 
-/// <summary>Multi-teacher distillation on the engine, one question (its K branches in one padded batch) per
-/// micro-batch: COMPACT (weights from compatibility scores, plus the consistency loss), uniform average
+/// <summary>Multi-teacher distillation on the engine, --batch-size questions (or as many as --max-tokens-per-batch
+/// holds) per micro-batch, their branches in one packed batch: COMPACT (weights from compatibility scores, plus the consistency loss), uniform average
 /// (α = 1/K), single teacher, and MCC-KD (two rationales per step, CE + a·symmetric KL on the answer span).
 /// Every question's scores and weights are logged with its step.</summary>
 public sealed class DistillRecipe : ITrainRecipe
@@ -31,6 +31,8 @@ public sealed class DistillRecipe : ITrainRecipe
     }
 
     public int ItemCount => _questions.Count;
+    /// <summary>A question's tokens: all its branches, as a packed batch holds them.</summary>
+    public IReadOnlyList<int>? ItemTokens => _questions.Select(q => q.Branches.Sum(b => b.Length)).ToList();
     public IReadOnlyList<Parameter> TrainableParameters { get; }
 
     public MicroResult Forward(int[] items)

@@ -18,8 +18,8 @@ public sealed record GenerationOptions
 
 public sealed record GenerationResult(IReadOnlyList<int> PromptIds, IReadOnlyList<int> NewIds, string Text, string FinishReason);
 
-/// <summary>Batched autoregressive decoding with a KV cache. Prompts are left-padded into one batch; each
-/// row stops at an end-of-sequence id, at a stop string (the text is cut before it), or at MaxNewTokens.</summary>
+/// <summary>Batched autoregressive decoding with a KV cache. Prompts are prefilled without padding (equal lengths
+/// together), then decoded as one left-padded batch; each row stops at an end-of-sequence id, at a stop string (the text is cut before it), or at MaxNewTokens.</summary>
 public static class TextGenerator
 {
     /// <param name="onToken">Called with (row, token id) for every token kept, as it is generated (streaming).</param>
@@ -65,16 +65,21 @@ public static class TextGenerator
             using (var pm = torch.tensor(mask, [b, p], device: model.Device)) fullMask.narrow(1, 0, p).copy_(pm);
             int total = p;
             long[] step = ids;
-            int stepLen = p;
+            Tensor? first = maxNew > 0 ? Prefill(model, prompts, p, cache) : null;             // (B, V) float32
             for (int t = 0; t < maxNew && !done.All(d => d); t++)
             {
                 ct.ThrowIfCancellationRequested();
                 using var scope = NewDisposeScope();
-                var input = torch.tensor(step, [b, stepLen], device: model.Device);
-                var am = fullMask.narrow(1, 0, total);
-                // Positions: count of real tokens before each position (left padding does not shift them).
-                using var o1 = model.Forward(input, am, cache);
-                var logits = model.Logits(o1.Hidden.narrow(1, stepLen - 1, 1).squeeze(1)).to(ScalarType.Float32);   // (B, V)
+                Tensor logits;
+                if (t == 0) logits = first!;
+                else
+                {
+                    var input = torch.tensor(step, [b, 1], device: model.Device);
+                    var am = fullMask.narrow(1, 0, total);
+                    // Positions: count of real tokens before each position (left padding does not shift them).
+                    using var o1 = model.Forward(input, am, cache);
+                    logits = model.Logits(o1.Hidden.squeeze(1)).to(ScalarType.Float32);                   // (B, V)
+                }
                 onLogits?.Invoke(logits);
                 var next = Choose(logits, o, gen);
                 var nextArr = next.cpu().data<long>().ToArray();
@@ -94,14 +99,38 @@ public static class TextGenerator
                 }
                 // Next step: one token per row (finished rows feed padding that nobody reads).
                 step = nextArr.Select((x, r) => done[r] ? padId : x).ToArray();
-                stepLen = 1;
                 if (total < p + maxNew) fullMask.narrow(1, total, 1).fill_(1);
                 total++;
             }
+            first?.Dispose();
         }
         finally { if (wasTraining) model.train(); }
 
         return Enumerable.Range(0, b).Select(r => new GenerationResult(prompts[r], newIds[r], texts[r] ?? decode(newIds[r]), reason[r])).ToList();
+    }
+
+    /// <summary>The prompts' prefill without padding: prompts of equal length together (plain causal attention, no
+    /// mask), each group's keys and values then laid right-aligned into the decoding cache (left padding, as one
+    /// padded prefill would leave them). Returns each prompt's next-token logits (B, V) in float32.</summary>
+    static Tensor Prefill(CausalLM model, IReadOnlyList<IReadOnlyList<int>> prompts, int p, KvCache cache)
+    {
+        using var scope = NewDisposeScope();
+        Tensor? logits = null;
+        foreach (var g in Enumerable.Range(0, prompts.Count).GroupBy(r => prompts[r].Count))
+        {
+            using var inner = NewDisposeScope();
+            var rows = g.Select(r => (long)r).ToArray();
+            int len = g.Key;
+            var ids = torch.tensor(rows.SelectMany(r => prompts[(int)r].Select(x => (long)x)).ToArray(), [rows.Length, len], device: model.Device);
+            using var part = new KvCache(model.Config.NumLayers, len);
+            using var o = model.Forward(ids, cache: part);
+            var l = model.Logits(o.Hidden.narrow(1, len - 1, 1).squeeze(1)).to(ScalarType.Float32);               // (g, V)
+            if (logits is null) logits = torch.zeros([prompts.Count, l.shape[1]], dtype: ScalarType.Float32, device: l.device).MoveToOuterDisposeScope();
+            logits.index_copy_(0, torch.tensor(rows, device: l.device), l);
+            cache.Place(part, rows, p - len, prompts.Count);
+        }
+        cache.Advance(p);
+        return logits!.MoveToOuterDisposeScope();
     }
 
     /// <summary>Greedy argmax at temperature 0; otherwise temperature-scaled nucleus sampling.</summary>

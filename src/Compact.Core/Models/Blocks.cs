@@ -229,10 +229,17 @@ public sealed class MLP : nn.Module<Tensor, Tensor>
     }
 }
 
+/// <summary>One sequence of a packed row: columns Start … Start + Length − 1 of row Row.</summary>
+public readonly record struct Segment(int Row, int Start, int Length);
+
 /// <summary>Per-forward inputs shared by every layer. Sliding (Gemma 3) holds the rotary tables and mask of the
-/// sliding-window layers; full-attention layers use the outer fields.</summary>
+/// sliding-window layers; full-attention layers use the outer fields. Segments (packed rows): attention runs causally
+/// within each segment only, Window (sliding layers) bounding it further; no mask tensor.</summary>
 public sealed record AttentionContext(Tensor Cos, Tensor Sin, Tensor? Mask, bool Causal, KvCache? Cache, AttentionContext? Sliding = null)
 {
+    public IReadOnlyList<Segment>? Segments { get; init; }
+    public int? Window { get; init; }
+
     public AttentionContext For(LayerKind kind) => kind == LayerKind.SlidingAttention && Sliding is not null ? Sliding : this;
 }
 
@@ -285,22 +292,55 @@ public sealed class Attention : nn.Module
         int g = _heads / _kvHeads;
         var kk = RepeatKv(k, g);                                         // (B, H, S, D)
         var vv = RepeatKv(v, g);
-        Tensor o;
-        if (_softcap is null && Math.Abs(_scale * Math.Sqrt(_headDim) - 1) < 1e-12)
-            o = F.scaled_dot_product_attention(q, kk, vv, ctx.Mask, 0.0, ctx.Causal);   // (B, H, T, D)
-        else o = Explicit(q, kk, vv, ctx);
+        Tensor o = ctx.Segments is { } segs ? Packed(q, kk, vv, segs, ctx.Window) : Attend(q, kk, vv, ctx.Mask, ctx.Causal);   // (B, H, T, D)
         o = o.transpose(1, 2).reshape(b, t, _heads * _headDim);          // (B, T, H·D)
         return o_proj.forward(o).MoveToOuterDisposeScope();
     }
 
+    Tensor Attend(Tensor q, Tensor k, Tensor v, Tensor? mask, bool causal) =>
+        _softcap is null && Math.Abs(_scale * Math.Sqrt(_headDim) - 1) < 1e-12
+            ? F.scaled_dot_product_attention(q, k, v, mask, 0.0, causal)                // (B, H, T, D)
+            : Explicit(q, k, v, mask, causal);
+
+    /// <summary>Packed rows: each segment attends causally to itself alone (within Window for sliding layers), so
+    /// no score is computed across sequences or on padding; the outputs are laid back in place, zeros on padding.
+    /// q/k/v (B, H, T, D) → (B, H, T, D).</summary>
+    Tensor Packed(Tensor q, Tensor k, Tensor v, IReadOnlyList<Segment> segments, int? window)
+    {
+        long b = q.shape[0], h = q.shape[1], t = q.shape[2], d = q.shape[3];
+        var rows = new List<Tensor>();
+        for (int r = 0; r < b; r++)
+        {
+            var parts = new List<Tensor>();
+            int at = 0;
+            foreach (var sg in segments.Where(x => x.Row == r).OrderBy(x => x.Start))
+            {
+                if (sg.Start > at) parts.Add(torch.zeros([1, h, sg.Start - at, d], dtype: q.dtype, device: q.device));
+                Tensor Cut(Tensor x) => x.narrow(0, r, 1).narrow(2, sg.Start, sg.Length);          // (1, H, L, D)
+                Tensor? mask = null;
+                if (window is { } w && sg.Length > w)
+                {
+                    var qi = torch.arange(sg.Length, device: q.device).unsqueeze(1);
+                    var ki = torch.arange(sg.Length, device: q.device).unsqueeze(0);
+                    mask = ki.le(qi).logical_and(qi.sub(ki).lt(w));                                     // (L, L)
+                }
+                parts.Add(Attend(Cut(q), Cut(k), Cut(v), mask, mask is null && sg.Length > 1));
+                at = sg.Start + sg.Length;
+            }
+            if (at < t) parts.Add(torch.zeros([1, h, t - at, d], dtype: q.dtype, device: q.device));
+            rows.Add(parts.Count == 1 ? parts[0] : torch.cat(parts, 2));
+        }
+        return rows.Count == 1 ? rows[0] : torch.cat(rows, 0);
+    }
+
     /// <summary>softmax(cap·tanh(q·kᵀ·scale / cap) + mask)·v with the softmax in float32 (HF eager attention), for a
     /// scale other than head_dim^−½ or a soft-cap. q (B, H, T, D), k/v (B, H, S, D) → (B, H, T, D).</summary>
-    Tensor Explicit(Tensor q, Tensor k, Tensor v, AttentionContext ctx)
+    Tensor Explicit(Tensor q, Tensor k, Tensor v, Tensor? mask, bool causal)
     {
         var s = q.matmul(k.transpose(-1, -2)).mul(_scale);                           // (B, H, T, S)
         if (_softcap is { } cap) s = s.div(cap).tanh_().mul_(cap);
         s = s.to(ScalarType.Float32);
-        var mask = ctx.Mask ?? (ctx.Causal ? CausalLM.CausalMask(q.shape[2], k.shape[2] - q.shape[2], q.device) : null);
+        mask ??= causal ? CausalLM.CausalMask(q.shape[2], k.shape[2] - q.shape[2], q.device) : null;
         if (mask is not null) s = s.masked_fill(mask.logical_not(), double.NegativeInfinity);
         return s.softmax(-1).to(q.dtype).matmul(v);
     }

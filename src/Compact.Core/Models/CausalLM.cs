@@ -85,15 +85,20 @@ public sealed class CausalLM : nn.Module
 
     /// <summary>Runs the decoder. inputIds (B, T) int64. attentionMask (B, P+T) with 1 for tokens and 0 for padding
     /// (covers cached positions too); null means no padding. positionIds (B, T) default to the count of real
-    /// tokens before each position (HF generate's convention), so left padding does not shift positions.</summary>
+    /// tokens before each position (HF generate's convention), so left padding does not shift positions.
+    /// segments, for packed rows (several sequences back to back, no cache): a query sees only the earlier keys of
+    /// its own segment (block-diagonal causal attention, computed segment by segment); positionIds must then
+    /// restart per segment.</summary>
     public DecoderOutput Forward(Tensor inputIds, Tensor? attentionMask = null, KvCache? cache = null,
-        Tensor? positionIds = null, bool outputLayers = false)
+        Tensor? positionIds = null, bool outputLayers = false, IReadOnlyList<Segment>? segments = null)
     {
         using var scope = NewDisposeScope();
         long b = inputIds.shape[0], t = inputIds.shape[1];
         long past = cache?.Length ?? 0, s = past + t;
         if (attentionMask is not null && (attentionMask.shape[0] != b || attentionMask.shape[1] != s))
             throw new ArgumentException($"attention mask must be (B, past+T) = ({b}, {s}), got ({string.Join(", ", attentionMask.shape)})");
+        if (segments is not null && (cache is not null || attentionMask is not null || positionIds is null))
+            throw new ArgumentException("packed rows (segments) take their own position ids, and neither a cache nor an attention mask");
 
         if (positionIds is null)
         {
@@ -108,7 +113,8 @@ public sealed class CausalLM : nn.Module
 
         Tensor? mask = null;
         bool causal = false;
-        if (attentionMask is null)
+        if (segments is not null) { }                                                                // per segment, in Attention
+        else if (attentionMask is null)
         {
             if (past == 0) causal = t > 1;
             else if (t > 1) mask = CausalMask(t, past, Device).unsqueeze(0).unsqueeze(0);           // (1, 1, T, S)
@@ -133,13 +139,17 @@ public sealed class CausalLM : nn.Module
             // Sliding-window layers: key j visible from query i (cache indices) when i − j < window, on top of the
             // causal/padding mask. The cache keeps every position; the mask is what bounds the window.
             var (lcos, lsin) = Rotary.Tables(_invFreqLocal, positionIds.to(Device), DType);
-            var qi = torch.arange(past, s, device: Device).unsqueeze(1);                             // (T, 1)
-            var ki = torch.arange(0, s, device: Device).unsqueeze(0);                                // (1, S)
-            var window = qi.sub(ki).lt(Config.SlidingWindow!.Value).unsqueeze(0).unsqueeze(0);       // (1, 1, T, S)
-            var full = mask ?? CausalMask(t, past, Device).unsqueeze(0).unsqueeze(0);
-            sliding = new AttentionContext(lcos, lsin, full.logical_and(window), false, cache);
+            if (segments is null)
+            {
+                var qi = torch.arange(past, s, device: Device).unsqueeze(1);                         // (T, 1)
+                var ki = torch.arange(0, s, device: Device).unsqueeze(0);                            // (1, S)
+                var window = qi.sub(ki).lt(Config.SlidingWindow!.Value).unsqueeze(0).unsqueeze(0);   // (1, 1, T, S)
+                var full = mask ?? CausalMask(t, past, Device).unsqueeze(0).unsqueeze(0);
+                sliding = new AttentionContext(lcos, lsin, full.logical_and(window), false, cache);
+            }
+            else sliding = new AttentionContext(lcos, lsin, null, false, null) { Segments = segments, Window = Config.SlidingWindow };
         }
-        var ctx = new AttentionContext(cos, sin, mask, causal, cache, sliding);
+        var ctx = new AttentionContext(cos, sin, mask, causal, cache, sliding) { Segments = segments };
 
         var x = model.embed_tokens.forward(inputIds.to(Device));                                     // (B, T, D)
         // Gemma: times sqrt(hidden), the factor rounded to the model dtype first (as HF's embed_scale buffer).

@@ -77,6 +77,25 @@ public sealed class KvCache : IDisposable
         return c;
     }
 
+    /// <summary>Writes every layer of `part` (its first part.Length positions) into rows `rows` of this cache at
+    /// positions [at, at + part.Length), allocating this cache's buffers (batch rows, zeros) on first use. Prompts
+    /// prefilled apart are laid into one left-padded decoding batch this way; call <see cref="Advance"/> after.</summary>
+    public void Place(KvCache part, IReadOnlyList<long> rows, long at, long batch)
+    {
+        using var scope = NewDisposeScope();
+        using var _ = torch.no_grad();
+        for (int l = 0; l < Layers; l++)
+        {
+            var pk = part._k[l] ?? throw new InvalidOperationException("the part holds no keys for a layer");
+            var pv = part._v[l]!;
+            _k[l] ??= torch.zeros([batch, pk.shape[1], Math.Max(_initialCapacity, at + part.Length), pk.shape[3]], dtype: pk.dtype, device: pk.device).DetachFromDisposeScope();
+            _v[l] ??= torch.zeros([batch, pv.shape[1], Math.Max(_initialCapacity, at + part.Length), pv.shape[3]], dtype: pv.dtype, device: pv.device).DetachFromDisposeScope();
+            var idx = torch.tensor(rows.ToArray(), device: pk.device);
+            _k[l]!.narrow(2, at, part.Length).index_copy_(0, idx, pk.narrow(2, 0, part.Length));
+            _v[l]!.narrow(2, at, part.Length).index_copy_(0, idx, pv.narrow(2, 0, part.Length));
+        }
+    }
+
     public void Dispose()
     {
         for (int i = 0; i < _k.Length; i++) { _k[i]?.Dispose(); _v[i]?.Dispose(); _k[i] = _v[i] = null; }

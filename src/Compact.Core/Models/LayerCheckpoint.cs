@@ -33,7 +33,7 @@ public sealed class LayerCheckpoint : autograd.SingleTensorFunction<LayerCheckpo
         }
 
         static AttentionContext? Copy(AttentionContext? c) => c is null ? null
-            : new AttentionContext(Keep(c.Cos)!, Keep(c.Sin)!, Keep(c.Mask), c.Causal, null, Copy(c.Sliding));
+            : c with { Cos = Keep(c.Cos)!, Sin = Keep(c.Sin)!, Mask = Keep(c.Mask), Cache = null, Sliding = Copy(c.Sliding) };
 
         static Tensor? Keep(Tensor? t) => t?.alias().DetachFromDisposeScope();
 

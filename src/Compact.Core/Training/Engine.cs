@@ -29,6 +29,8 @@ public sealed record EngineOptions
 {
     public required string OutDir { get; init; }
     public int MicroBatch { get; init; } = 1;
+    /// <summary>Micro-batches packed by tokens instead of MicroBatch items (DataOrder; the recipe gives ItemTokens).</summary>
+    public int? MaxTokensPerBatch { get; init; }
     public int GradAccum { get; init; } = 1;
     public int? Epochs { get; init; }
     public int? MaxSteps { get; init; }
@@ -59,6 +61,8 @@ public sealed record MicroResult(Tensor Loss, IReadOnlyDictionary<string, double
 public interface ITrainRecipe
 {
     int ItemCount { get; }
+    /// <summary>Tokens of each item, for micro-batches under a token budget; null where the recipe has none.</summary>
+    IReadOnlyList<int>? ItemTokens => null;
     IReadOnlyList<Parameter> TrainableParameters { get; }
     MicroResult Forward(int[] items);
     void SaveWeights(string dir);
@@ -96,7 +100,7 @@ public sealed class Engine
         if (o.GradAccum < 1) throw new CompactException($"--grad-accum must be at least 1 (got {o.GradAccum}).");
         if (o.MicroBatch < 1) throw new CompactException($"--batch-size must be at least 1 (got {o.MicroBatch}).");
         Directory.CreateDirectory(o.OutDir);
-        var order = new DataOrder(recipe.ItemCount, o.MicroBatch, o.Seed, o.Shuffle);
+        var order = DataOrder.For(recipe, o);
         int stepsPerEpoch = Math.Max(1, (order.MicroBatchesPerEpoch + o.GradAccum - 1) / o.GradAccum);
         int total = o.MaxSteps ?? (o.Epochs ?? 1) * stepsPerEpoch;
         if (total < 1) throw new CompactException("nothing to train: --max-steps and --epochs give 0 steps.");

@@ -5,33 +5,6 @@ using Compact.Models;
 
 namespace Compact.Training;
 
-/// <summary>Sequences padded on the right to the longest in the batch. Ids (B, T) int64, Attention (B, T) int64,
-/// Target (B, T) bool: the tokens the loss is taken on.</summary>
-public sealed record PaddedBatch(Tensor Ids, Tensor Attention, Tensor Target) : IDisposable
-{
-    public static PaddedBatch Right(IReadOnlyList<IReadOnlyList<int>> seqs, IReadOnlyList<bool[]> targets, int padId, Device device)
-    {
-        int b = seqs.Count, t = seqs.Max(s => s.Count);
-        var ids = new long[b * t];
-        var att = new long[b * t];
-        var tgt = new bool[b * t];
-        for (int r = 0; r < b; r++)
-        {
-            for (int j = 0; j < t; j++)
-            {
-                bool real = j < seqs[r].Count;
-                ids[r * t + j] = real ? seqs[r][j] : padId;
-                att[r * t + j] = real ? 1 : 0;
-                tgt[r * t + j] = real && targets[r][j];
-            }
-        }
-        return new PaddedBatch(torch.tensor(ids, [b, t], device: device), torch.tensor(att, [b, t], device: device),
-            torch.tensor(tgt, [b, t], device: device));
-    }
-
-    public void Dispose() { Ids.Dispose(); Attention.Dispose(); Target.Dispose(); }
-}
-
 /// <summary>Token cross-entropy that never holds the (N, V) logits: rows go through the output projection in chunks of
 /// about 4M logits (16 MB in float32, below glibc's mmap threshold), each chunk's log-sum-exp and target logit are kept, and backward recomputes each chunk's logits to
 /// form (softmax − one-hot)·W. With a 150k vocabulary this saves gigabytes and the page faults of allocating them.
@@ -109,23 +82,52 @@ public sealed class ChunkedCrossEntropy : autograd.SingleTensorFunction<ChunkedC
 public static class Losses
 {
     /// <summary>Per-row mean NLL (B), per-row target counts (B), and per-token NLL with the hidden states of the
-    /// predicting positions, for callers that need more than the NLL.</summary>
+    /// predicting positions, for callers that need more than the NLL. Each row is one sequence (right-padded).</summary>
     public static TokenLogProbs TargetLogProbs(CausalLM model, Tensor hidden, Tensor ids, Tensor target)
     {
         using var scope = NewDisposeScope();
-        long b = ids.shape[0], t = ids.shape[1];
-        var predMask = target.narrow(1, 1, t - 1);                   // (B, T-1): position p predicts token p+1
-        var coords = predMask.nonzero();                              // (N, 2) [row, p]
+        long t = ids.shape[1];
+        var coords = target.narrow(1, 1, t - 1).nonzero();             // (N, 2) [row, p]: position p predicts token p+1
         var rows = coords.select(1, 0);
         var pos = coords.select(1, 1);
+        return Gather(model, hidden, ids, rows, pos, rows, ids.shape[0], null);
+    }
+
+    /// <summary>The same per sequence of a padded or packed batch: entry s of MeanNll and Counts is sequence s, and
+    /// <see cref="TokenLogProbs.Predicting"/> finds a sequence's predicting positions among the N rows.</summary>
+    public static TokenLogProbs TargetLogProbs(CausalLM model, Tensor hidden, SequenceBatch batch)
+    {
+        using var scope = NewDisposeScope();
+        var rows = new List<long>();
+        var cols = new List<long>();
+        var seqOf = new List<long>();
+        var map = new int[batch.Count][];
+        for (int s = 0; s < batch.Count; s++)
+        {
+            var tg = batch.Targets[s];
+            map[s] = Enumerable.Repeat(-1, batch.Length[s]).ToArray();
+            for (int p = 0; p + 1 < batch.Length[s]; p++)
+            {
+                if (!tg[p + 1]) continue;
+                map[s][p] = rows.Count;
+                rows.Add(batch.Row[s]); cols.Add(batch.Start[s] + p); seqOf.Add(s);
+            }
+        }
+        var dev = hidden.device;
+        return Gather(model, hidden, batch.Ids, torch.tensor(rows.ToArray(), device: dev), torch.tensor(cols.ToArray(), device: dev),
+            torch.tensor(seqOf.ToArray(), device: dev), batch.Count, map);
+    }
+
+    static TokenLogProbs Gather(CausalLM model, Tensor hidden, Tensor ids, Tensor rows, Tensor pos, Tensor seqOf, long sequences, int[][]? map)
+    {
         var h = hidden.index(rows, pos);                              // (N, D)
         var labels = ids.index(rows, pos.add(1));                      // (N)
         var (nll, lse) = ChunkedCrossEntropy.Apply(h, model.OutputWeight, labels);
-        var sums = torch.zeros(b, dtype: ScalarType.Float32, device: hidden.device).index_add(0, rows, nll, 1.0);
-        var counts = torch.zeros(b, dtype: ScalarType.Float32, device: hidden.device).index_add(0, rows, torch.ones_like(nll), 1.0);
+        var sums = torch.zeros(sequences, dtype: ScalarType.Float32, device: hidden.device).index_add(0, seqOf, nll, 1.0);
+        var counts = torch.zeros(sequences, dtype: ScalarType.Float32, device: hidden.device).index_add(0, seqOf, torch.ones_like(nll), 1.0);
         var mean = sums.div(counts.clamp_min(1));
         return new TokenLogProbs(model, mean.MoveToOuterDisposeScope(), counts.MoveToOuterDisposeScope(), h.MoveToOuterDisposeScope(),
-            lse.MoveToOuterDisposeScope(), nll.MoveToOuterDisposeScope());
+            lse.MoveToOuterDisposeScope(), nll.MoveToOuterDisposeScope()) { Map = map };
     }
 
     /// <summary>Symmetric KL, KL(P‖Q) + KL(Q‖P), summed over the vocabulary and averaged over positions, from
@@ -143,11 +145,25 @@ public static class Losses
     }
 }
 
-/// <summary>The loss-side view of a forward pass: Hidden (N, D) are the states of the N predicting positions (in
-/// row-major order of (row, position)), Lse their log-sum-exp over the vocabulary, Nll their target NLL.</summary>
+/// <summary>The loss-side view of a forward pass: Hidden (N, D) are the states of the N predicting positions, Lse
+/// their log-sum-exp over the vocabulary, Nll their target NLL; MeanNll and Counts per sequence.</summary>
 public sealed record TokenLogProbs(CausalLM Model, Tensor MeanNll, Tensor Counts, Tensor Hidden, Tensor Lse, Tensor Nll)
     : IDisposable
 {
+    /// <summary>Map[s][p]: the index among the N rows of position p of sequence s (which predicts token p+1), −1 when
+    /// p predicts no target. Set when built from a <see cref="SequenceBatch"/>.</summary>
+    public int[][]? Map { get; init; }
+
+    /// <summary>The row indices of positions from … to (inclusive) of sequence s, every one predicting a target: (n).</summary>
+    public Tensor Predicting(int s, int from, int to)
+    {
+        var m = Map ?? throw new InvalidOperationException("these log-probabilities were not built from a SequenceBatch");
+        var idx = new long[to - from + 1];
+        for (int p = from; p <= to; p++)
+            idx[p - from] = m[s][p] >= 0 ? m[s][p] : throw new InvalidOperationException($"position {p} of sequence {s} predicts no target token");
+        return torch.tensor(idx, device: Hidden.device);
+    }
+
     /// <summary>Full log-probability rows (with gradient) for the given predicting positions: (n, V).</summary>
     public Tensor FullLogProbs(Tensor index)
     {
