@@ -1,3 +1,4 @@
+using System.Globalization;
 using System.Diagnostics;
 using System.Text.Json.Nodes;
 using Compact.Benchmarks;
@@ -68,7 +69,7 @@ public static class EndpointThroughput
                     }
                     rows.Add((mode, level, times.Min(), dir));
                     var label = mode == "local" ? $"local, batch {level}" : $"compact serve, concurrency {level}";
-                    Console.WriteLine($"  {label,-30} {items.Count / times.Min(),7:0.00} questions/s  (runs {string.Join(", ", times.Select(t => t.ToString("0.00")))} s)");
+                    Console.WriteLine($"  {label,-30} {items.Count / times.Min(),7:0.00} questions/s  (runs {string.Join(", ", times.Select(t => t.ToString("0.00", CultureInfo.InvariantCulture)))} s)");
                 }
                 var reference = Predictions(rows[0].Dir, rows[0].Mode + rows[0].Level);
                 var results = new JsonArray();
@@ -87,7 +88,7 @@ public static class EndpointThroughput
                 var path = BenchUtil.WriteResult("endpoint-throughput", new JsonObject
                 {
                     ["benchmark"] = "endpoint-throughput",
-                    ["date"] = DateTime.UtcNow.ToString("yyyy-MM-dd"),
+                    ["date"] = DateTime.UtcNow.ToString("yyyy-MM-dd", CultureInfo.InvariantCulture),
                     ["preset"] = preset,
                     ["parameters"] = cfg.ParameterCount(),
                     ["threads"] = torch.get_num_threads(),

@@ -1,3 +1,4 @@
+using System.Globalization;
 using System.Diagnostics;
 using System.Text.Json.Nodes;
 using Compact.Benchmarks;
@@ -72,8 +73,8 @@ public static class EvalThroughput
                 int identical = pb.Count(kv => ps.TryGetValue(kv.Key, out var t) && t == kv.Value);
                 double qb = items.Count / tb, qs = items.Count / ts;
                 Console.WriteLine($"  max-new-tokens {maxNew}:");
-                Console.WriteLine($"    batched (batch {batch}): {qb,7:0.00} questions/s  ({tb:0.00} s; runs {string.Join(", ", batched.Select(x => x.ToString("0.00")))})");
-                Console.WriteLine($"    one at a time:       {qs,7:0.00} questions/s  ({ts:0.00} s; runs {string.Join(", ", single.Select(x => x.ToString("0.00")))})");
+                Console.WriteLine($"    batched (batch {batch}): {qb,7:0.00} questions/s  ({tb:0.00} s; runs {string.Join(", ", batched.Select(x => x.ToString("0.00", CultureInfo.InvariantCulture)))})");
+                Console.WriteLine($"    one at a time:       {qs,7:0.00} questions/s  ({ts:0.00} s; runs {string.Join(", ", single.Select(x => x.ToString("0.00", CultureInfo.InvariantCulture)))})");
                 Console.WriteLine($"    speed-up {qb / qs:0.00}x; {identical}/{items.Count} predictions identical in both modes");
                 runs.Add(new JsonObject
                 {
@@ -88,7 +89,7 @@ public static class EvalThroughput
             var path = BenchUtil.WriteResult("eval-throughput", new JsonObject
             {
                 ["benchmark"] = "eval-throughput",
-                ["date"] = DateTime.UtcNow.ToString("yyyy-MM-dd"),
+                ["date"] = DateTime.UtcNow.ToString("yyyy-MM-dd", CultureInfo.InvariantCulture),
                 ["preset"] = preset,
                 ["parameters"] = cfg.ParameterCount(),
                 ["vocab_size"] = cfg.VocabSize,

@@ -33,6 +33,7 @@ public static class OptionRanges
         ["--max-steps"] = (1, true, int.MaxValue, true),
         ["--stop-after"] = (1, true, int.MaxValue, true),
         ["--batch-size"] = (1, true, int.MaxValue, true),
+        ["--max-tokens-per-batch"] = (1, true, int.MaxValue, true),
         ["--grad-accum"] = (1, true, int.MaxValue, true),
         ["--max-seq-len"] = (2, true, int.MaxValue, true),
         ["--lora-r"] = (1, true, int.MaxValue, true),

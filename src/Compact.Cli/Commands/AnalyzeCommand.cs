@@ -89,7 +89,7 @@ public static class AnalyzeCommand
         static readonly Option<int> Limit = new("--limit") { Description = "Number of questions, one plot each.", DefaultValueFactory = _ => 1 };
         static readonly Option<string> Estimator = new("--estimator") { Description = "l_t estimator: probe (log softmax(W_U h_t) at the answer tokens) or exact (teacher-forced answer after every position).", DefaultValueFactory = _ => "probe" };
         static readonly Option<int> ExactStride = new("--exact-stride") { Description = "exact estimator: every s-th rationale position.", DefaultValueFactory = _ => 1 };
-        static readonly Option<string[]> Thinking = new("--thinking-words") { Description = "Thinking words and phrases to mark (default: METHOD.md's list).", AllowMultipleArgumentsPerToken = true };
+        static readonly Option<string[]> Thinking = new("--thinking-words") { Description = "Thinking words and phrases to mark (default: docs/METHOD.md's list).", AllowMultipleArgumentsPerToken = true };
         static readonly Option<string> Suffix = new("--answer-suffix") { Description = "Text every target ends with; {answer} is the gold answer.", DefaultValueFactory = _ => AnswerSuffix.Default };
         static readonly Option<int> MaxSeqLen = new("--max-seq-len") { Description = "Longest branch in tokens (longer rationales lose their start).", DefaultValueFactory = _ => 2560 };
         static readonly Option<string?> System_ = new("--system") { Description = "System message of the chat prompt." };

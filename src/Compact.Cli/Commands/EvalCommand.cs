@@ -204,7 +204,7 @@ public static partial class EvalCommand
                 throw new CompactException($"--endpoint {value}: '{url}' is not an http(s) URL; write [NAME=]URL[#SERVED_MODEL], e.g. --endpoint student=http://localhost:8000/v1#student.");
             if (name is not null && !ValidName().IsMatch(name))
                 throw new CompactException($"--endpoint {value}: the name \"{name}\" must be a plain folder name (letters, digits, '.', '_', '-', '+'); choose another name.");
-            IReadOnlyList<string> models;
+            List<string> models;
             if (model is { Length: > 0 }) models = [model];
             else if (hash >= 0) throw new CompactException($"--endpoint {value}: nothing after '#'; write the served model's name there, or leave '#' out and pass --served-model.");
             else if (served.Count == 0) throw new CompactException($"--endpoint {value}: which model? pass --served-model NAME (the name the server serves it under), or write URL#NAME.");

@@ -36,7 +36,6 @@ public static class SftCommand
         var eo = T.Engine(p, outDir, "sft", p.GetValue(T.BatchSize));
         using var cts = TrainOptions.CancelOnCtrlC();
         var summary = Engine.Run(recipe, eo, cfg, output, new ProgressHost(output), cts.Token);
-        return TrainOptions.Finish(output, "sft", summary, outDir, () => student.ExportFinal(outDir),
-            new System.Text.Json.Nodes.JsonObject { ["data"] = report.Summary });
+        return TrainOptions.Finish(output, "sft", summary, outDir, () => student.ExportFinal(outDir), report.Summary);
     }
 }

@@ -1,4 +1,5 @@
 using System.CommandLine;
+using System.Globalization;
 using System.Text.Json;
 using System.Text.Json.Nodes;
 using Compact.IO;
@@ -21,34 +22,34 @@ public sealed record TrainDefaults(double Lr, int BatchSize, int GradAccum, int 
 /// One instance per verb (defaults differ); each flag is one Option.</summary>
 public sealed class TrainOptions(TrainDefaults d)
 {
-    public readonly Option<int?> Epochs = new("--epochs") { Description = "Passes over the data (ignored when --max-steps is given).", DefaultValueFactory = _ => d.Epochs };
-    public readonly Option<int?> MaxSteps = new("--max-steps") { Description = "Optimizer steps to run (overrides --epochs)." };
-    public readonly Option<double> Lr = new("--lr") { Description = "Peak learning rate.", DefaultValueFactory = _ => d.Lr };
-    public readonly Option<int> BatchSize = new("--batch-size") { Description = "Examples (distill: questions) per micro-batch.", DefaultValueFactory = _ => d.BatchSize };
-    public readonly Option<int> GradAccum = new("--grad-accum") { Description = "Micro-batches per optimizer step.", DefaultValueFactory = _ => d.GradAccum };
-    public readonly Option<int> LoraR = new("--lora-r") { Description = "LoRA rank.", DefaultValueFactory = _ => 16 };
-    public readonly Option<double> LoraAlpha = new("--lora-alpha") { Description = "LoRA alpha (scaling = alpha / r).", DefaultValueFactory = _ => 32 };
-    public readonly Option<double> LoraDropout = new("--lora-dropout") { Description = "LoRA dropout.", DefaultValueFactory = _ => 0.1 };
-    public readonly Option<string[]> LoraTargets = new("--lora-targets")
+    public Option<int?> Epochs { get; } = new("--epochs") { Description = "Passes over the data (ignored when --max-steps is given).", DefaultValueFactory = _ => d.Epochs };
+    public Option<int?> MaxSteps { get; } = new("--max-steps") { Description = "Optimizer steps to run (overrides --epochs)." };
+    public Option<double> Lr { get; } = new("--lr") { Description = "Peak learning rate.", DefaultValueFactory = _ => d.Lr };
+    public Option<int> BatchSize { get; } = new("--batch-size") { Description = "Examples (distill: questions) per micro-batch.", DefaultValueFactory = _ => d.BatchSize };
+    public Option<int> GradAccum { get; } = new("--grad-accum") { Description = "Micro-batches per optimizer step.", DefaultValueFactory = _ => d.GradAccum };
+    public Option<int> LoraR { get; } = new("--lora-r") { Description = "LoRA rank.", DefaultValueFactory = _ => 16 };
+    public Option<double> LoraAlpha { get; } = new("--lora-alpha") { Description = "LoRA alpha (scaling = alpha / r).", DefaultValueFactory = _ => 32 };
+    public Option<double> LoraDropout { get; } = new("--lora-dropout") { Description = "LoRA dropout.", DefaultValueFactory = _ => 0.1 };
+    public Option<string[]> LoraTargets { get; } = new("--lora-targets")
     {
         Description = "Linear layers to adapt (q_proj k_proj v_proj o_proj gate_proj up_proj down_proj).",
         DefaultValueFactory = _ => LoraConfig.AllLinear.ToArray(), AllowMultipleArgumentsPerToken = true,
     };
-    public readonly Option<bool> Full = new("--full") { Description = "Full fine-tuning of every weight instead of LoRA." };
-    public readonly Option<int> MaxSeqLen = new("--max-seq-len") { Description = "Longest training sequence in tokens.", DefaultValueFactory = _ => d.MaxSeqLen };
-    public readonly Option<string> Truncation = new("--truncation") { Description = "Over-long sequences: truncate-start (cut the rationale's start) or drop.", DefaultValueFactory = _ => "truncate-start" };
-    public readonly Option<bool> SkipBadLines = new("--skip-bad-lines") { Description = "Skip (and count) malformed data lines instead of stopping." };
-    public readonly Option<double> WeightDecay = new("--weight-decay") { Description = "AdamW weight decay.", DefaultValueFactory = _ => 0.01 };
-    public readonly Option<string> Schedule = new("--schedule") { Description = "cosine, linear or constant (after warm-up).", DefaultValueFactory = _ => d.Schedule };
-    public readonly Option<int> Warmup = new("--warmup-steps") { Description = "Linear warm-up steps.", DefaultValueFactory = _ => 0 };
-    public readonly Option<double> MinLrRatio = new("--min-lr-ratio") { Description = "Final learning rate as a fraction of the peak.", DefaultValueFactory = _ => 0.0 };
-    public readonly Option<double> MaxGradNorm = new("--max-grad-norm") { Description = "Clip the global gradient norm (0: off).", DefaultValueFactory = _ => 1.0 };
-    public readonly Option<int> SaveEvery = new("--save-every") { Description = "Checkpoint every N steps (0: only at the end).", DefaultValueFactory = _ => 0 };
-    public readonly Option<int> KeepLast = new("--keep-last") { Description = "Checkpoints to keep.", DefaultValueFactory = _ => 2 };
-    public readonly Option<bool> Resume = new("--resume") { Description = "Continue the run in --out from its last checkpoint." };
-    public readonly Option<bool> GradientCheckpointing = new("--gradient-checkpointing") { Description = "Recompute each decoder layer in backward to save memory." };
-    public readonly Option<string?> System_ = new("--system") { Description = "System message for every example." };
-    public readonly Option<int?> StopAfter = new("--stop-after") { Description = "Stop (with a checkpoint) after N steps of this invocation; continue later with --resume.", Hidden = true };
+    public Option<bool> Full { get; } = new("--full") { Description = "Full fine-tuning of every weight instead of LoRA." };
+    public Option<int> MaxSeqLen { get; } = new("--max-seq-len") { Description = "Longest training sequence in tokens.", DefaultValueFactory = _ => d.MaxSeqLen };
+    public Option<string> Truncation { get; } = new("--truncation") { Description = "Over-long sequences: truncate-start (cut the rationale's start) or drop.", DefaultValueFactory = _ => "truncate-start" };
+    public Option<bool> SkipBadLines { get; } = new("--skip-bad-lines") { Description = "Skip (and count) malformed data lines instead of stopping." };
+    public Option<double> WeightDecay { get; } = new("--weight-decay") { Description = "AdamW weight decay.", DefaultValueFactory = _ => 0.01 };
+    public Option<string> Schedule { get; } = new("--schedule") { Description = "cosine, linear or constant (after warm-up).", DefaultValueFactory = _ => d.Schedule };
+    public Option<int> Warmup { get; } = new("--warmup-steps") { Description = "Linear warm-up steps.", DefaultValueFactory = _ => 0 };
+    public Option<double> MinLrRatio { get; } = new("--min-lr-ratio") { Description = "Final learning rate as a fraction of the peak.", DefaultValueFactory = _ => 0.0 };
+    public Option<double> MaxGradNorm { get; } = new("--max-grad-norm") { Description = "Clip the global gradient norm (0: off).", DefaultValueFactory = _ => 1.0 };
+    public Option<int> SaveEvery { get; } = new("--save-every") { Description = "Checkpoint every N steps (0: only at the end).", DefaultValueFactory = _ => 0 };
+    public Option<int> KeepLast { get; } = new("--keep-last") { Description = "Checkpoints to keep.", DefaultValueFactory = _ => 2 };
+    public Option<bool> Resume { get; } = new("--resume") { Description = "Continue the run in --out from its last checkpoint." };
+    public Option<bool> GradientCheckpointing { get; } = new("--gradient-checkpointing") { Description = "Recompute each decoder layer in backward to save memory." };
+    public Option<string?> System_ { get; } = new("--system") { Description = "System message for every example." };
+    public Option<int?> StopAfter { get; } = new("--stop-after") { Description = "Stop (with a checkpoint) after N steps of this invocation; continue later with --resume.", Hidden = true };
 
     public Option[] All =>
     [
@@ -77,6 +78,7 @@ public sealed class TrainOptions(TrainDefaults d)
 
     public EngineOptions Engine(ParseResult p, string outDir, string title, int microBatch) => new()
     {
+        Charts = Util.Plots.Charts,
         OutDir = outDir,
         MicroBatch = microBatch,
         GradAccum = p.GetValue(GradAccum),
@@ -134,22 +136,25 @@ public sealed class TrainOptions(TrainDefaults d)
     public static void PrintConfig(TextWriter output, string verb, JsonObject cfg) =>
         output.WriteLine($"compact {verb} config: {cfg.ToJsonString(Compact.Util.Jsonl.Options)}");
 
-    public static int Finish(TextWriter output, string verb, TrainSummary s, string outDir, Func<string> export, JsonObject? extra = null)
+    public static int Finish(TextWriter output, string verb, TrainSummary s, string outDir, Func<string> export, string? data = null)
     {
-        if (s.Stopped)
-        {
-            output.WriteLine($"{verb}: stopped at step {s.Steps} of {s.TotalSteps}; checkpoint {s.Checkpoint}. Run the same command with --resume to continue.");
-            return s.Steps < s.TotalSteps ? 130 : 0;
-        }
+        if (s.Stopped) return Stopped(output, verb, s);
         var result = export();
-        var summary = new JsonObject
-        {
-            ["verb"] = verb, ["steps"] = s.Steps, ["final_loss"] = double.IsFinite(s.FinalLoss) ? s.FinalLoss : null,
-            ["seconds"] = Math.Round(s.Seconds, 1), ["tokens_per_s"] = Math.Round(s.TokensPerSecond, 1), ["output"] = Path.GetFullPath(result),
-        };
-        if (extra is not null) foreach (var (k, v) in extra) summary[k] = v?.DeepClone();
-        AtomicFile.WriteAllText(Path.Combine(outDir, "summary.json"), summary.ToJsonString(Compact.Util.Jsonl.Indented));
-        output.WriteLine($"{verb}: {s.Steps} steps, final loss {s.FinalLoss:0.0000}, {s.TokensPerSecond:0} tok/s, {TimeSpan.FromSeconds(s.Seconds):hh\\:mm\\:ss} → {result}");
+        (RunSummary.From(verb, s, result) with { Data = data }).Write(outDir);
+        return Done(output, verb, s, result);
+    }
+
+    /// <summary>A run stopped early with a checkpoint: says how to continue; exit code 130 unless every step was done.</summary>
+    public static int Stopped(TextWriter output, string verb, TrainSummary s)
+    {
+        output.WriteLine($"{verb}: stopped at step {s.Steps} of {s.TotalSteps}; checkpoint {s.Checkpoint}. Run the same command with --resume to continue.");
+        return s.Steps < s.TotalSteps ? 130 : 0;
+    }
+
+    public static int Done(TextWriter output, string verb, TrainSummary s, string result)
+    {
+        output.WriteLine(string.Create(CultureInfo.InvariantCulture,
+            $"{verb}: {s.Steps} steps, final loss {s.FinalLoss:0.0000}, {s.TokensPerSecond:0} tok/s, {TimeSpan.FromSeconds(s.Seconds):hh\\:mm\\:ss} → {result}"));
         return 0;
     }
 }

@@ -1,3 +1,4 @@
+using System.Globalization;
 using System.Text.Json;
 using System.Text.Json.Nodes;
 using Compact.Distill;
@@ -137,6 +138,6 @@ public static class MiAnalysis
 
     public static IEnumerable<string[]> Rows(List<MiQuestion> qs) => qs.SelectMany(q => q.Curves.Select(c => new[]
     {
-        q.Id, q.Teacher, c.Model, c.Trajectory.Pieces.Count.ToString(), $"{c.Trajectory.L[0]:0.000}", $"{c.Trajectory.L[^1]:0.000}", $"{c.Trajectory.Gain:0.00000}",
+        q.Id, q.Teacher, c.Model, c.Trajectory.Pieces.Count.ToString(CultureInfo.InvariantCulture), $"{c.Trajectory.L[0]:0.000}", $"{c.Trajectory.L[^1]:0.000}", $"{c.Trajectory.Gain:0.00000}",
     }));
 }

@@ -129,7 +129,7 @@ public static class DemoExperiment
         var eo = new EngineOptions
         {
             OutDir = dir, MicroBatch = s.Batch, GradAccum = 1, MaxSteps = s.DistillSteps, Seed = runSeed, Resume = true, SaveEvery = every,
-            Title = $"{m.Name} seed {seed}",
+            Title = $"{m.Name} seed {seed}", Charts = Plots.Charts,
             Optim = new OptimizerOptions { Lr = full ? s.DistillLr : 2 * s.DistillLr, WarmupSteps = Math.Max(1, s.DistillSteps / 20), Schedule = ScheduleKind.Cosine, MinLrRatio = 0.1 },
             // Learning-curve exports. The engine saves its checkpoint at the same steps just before this call, so an interrupted
             // run can at most miss the export of the step it was killed at (that curve point is then left out, never invented).

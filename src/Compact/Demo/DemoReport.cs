@@ -126,7 +126,7 @@ public static class DemoReport
             if (wins.Count > 0) parts.Add("beats " + string.Join(", ", wins.Select(Describe)));
             if (losses.Count > 0) parts.Add("trails " + string.Join(", ", losses.Select(Describe)));
             if (ties.Count > 0) parts.Add((parts.Count > 0 ? "and is indistinguishable from " : "is indistinguishable from ") + string.Join(", ", ties.Select(Describe)));
-            sb.Append($"On {b}, COMPACT {string.Join("; ", parts)}. ");
+            sb.Append(CultureInfo.InvariantCulture, $"On {b}, COMPACT {string.Join("; ", parts)}. ");
         }
         return sb.ToString().TrimEnd();
     }
@@ -184,7 +184,7 @@ public static class DemoReport
     public static string Markdown(DemoResults r)
     {
         var md = new StringBuilder();
-        md.AppendLine($"# Compact demo ({r.Scale})\n");
+        md.AppendLine(CultureInfo.InvariantCulture, $"# Compact demo ({r.Scale})\n");
         md.AppendLine(Intro(r) + "\n");
         var (h, rows) = AccuracyTable(r);
         md.Append(Tables.Markdown(h, rows)).AppendLine();
@@ -199,7 +199,7 @@ public static class DemoReport
         md.AppendLine("Score validity (COMPACT runs, every question and step): AUC with which each score, read as α reads it, ranks clean rationales above flawed ones (0.5: blind; below 0.5: backwards):\n");
         md.Append(Tables.Markdown(vh, vrows)).AppendLine();
         md.AppendLine(ValidityFinding(r.Validity) + "\n");
-        md.AppendLine($"**Verdict.** {r.Verdict}");
+        md.AppendLine(CultureInfo.InvariantCulture, $"**Verdict.** {r.Verdict}");
         return md.ToString();
     }
 

@@ -79,18 +79,18 @@ public static class DemoRunner
         IO.AtomicFile.WriteAllText(prompts, string.Concat(w.Facts.Concat(w.Compare).Select(i => i.Question + "\n")));
         var seed0 = runs.Where(r => r.Seed == 0).ToDictionary(r => r.Method.Name, r => r.Dir);
         var shiftDir = Path.Combine(root, "shift");
-        if (!seed0.ContainsKey("compact")) return [];                   // a calibration run of the baselines alone
+        if (!seed0.TryGetValue("compact", out var compact0)) return [];   // a calibration run of the baselines alone
         if (!File.Exists(Path.Combine(shiftDir, PcaShift.JsonFile)))
             PcaShift.Run(new ShiftOptions
             {
-                BaseDir = student, Tuned = new[] { "compact", "uniform", "mot", "single-verbose" }.Where(seed0.ContainsKey).Select(n => seed0[n]).ToList(),
+                BaseDir = student, Tuned = new[] { "compact", "uniform", "mot", "single-verbose" }.Select(n => seed0.GetValueOrDefault(n)).OfType<string>().ToList(),
                 PromptsPath = prompts, OutDir = shiftDir, Components = 10,
             }, TextWriter.Null, progress, ct);
         var miDir = Path.Combine(root, "mi");
         if (!File.Exists(Path.Combine(miDir, MiAnalysis.JsonFile)))
             MiAnalysis.Run(new MiOptions
             {
-                ModelDir = student, Tuned = seed0["compact"], DataPath = dataset, OutDir = miDir, Teacher = "verbose", Limit = 1, Suffix = World.Suffix,
+                ModelDir = student, Tuned = compact0, DataPath = dataset, OutDir = miDir, Teacher = "verbose", Limit = 1, Suffix = World.Suffix,
             }, TextWriter.Null);
         return [shiftDir, miDir];
     }

@@ -63,7 +63,7 @@ public static class DemoStudent
         var eo = new EngineOptions
         {
             OutDir = Path.Combine(work, "run"), MicroBatch = s.PretrainBatch, MaxSteps = s.PretrainMaxSteps, Seed = o.Seed, SaveEvery = s.PretrainEvalEvery,
-            Resume = true, Title = "pretrain student", Shuffle = false,
+            Resume = true, Title = "pretrain student", Shuffle = false, Charts = Plots.Charts,
             Optim = new OptimizerOptions { Lr = s.PretrainLr, WarmupSteps = Math.Max(1, s.PretrainMaxSteps / 20), WeightDecay = 0.01, Schedule = ScheduleKind.Constant },
             OnStep = step =>
             {

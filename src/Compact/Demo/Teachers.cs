@@ -1,3 +1,4 @@
+using System.Globalization;
 using System.Text;
 using Compact.Serving;
 
@@ -30,10 +31,10 @@ public sealed class ScriptedTeacher(string name, Func<Problem, Random, TeacherRe
     public int ContextLength => 1 << 20;
     public int CountPromptTokens(CompletionRequest request) => 0;
 
-    public CompletionResult Complete(CompletionRequest r, Action<string>? onDelta, CancellationToken ct)
+    public CompletionResult Complete(CompletionRequest request, Action<string>? onDelta, CancellationToken ct)
     {
-        var prompt = r.Messages?.LastOrDefault(m => m.Role == "user")?.Content ?? r.Prompt ?? "";
-        var reply = Reply(prompt, r.Seed ?? 0);
+        var prompt = request.Messages?.LastOrDefault(m => m.Role == "user")?.Content ?? request.Prompt ?? "";
+        var reply = Reply(prompt, request.Seed ?? 0);
         onDelta?.Invoke(reply.Text);
         return new CompletionResult(reply.Text, "stop", prompt.Length / 4, reply.Text.Length / 4);
     }
@@ -73,15 +74,15 @@ public sealed class ScriptedTeacher(string name, Func<Problem, Random, TeacherRe
     {
         var sb = new StringBuilder();
         sb.Append(rng.Next(2) == 0 ? "Okay, let us work through this carefully. " : "Hmm, let me think step by step. ");
-        sb.Append($"{p.Name} starts with {p.Start} {p.Items}. ");
+        sb.Append(CultureInfo.InvariantCulture, $"{p.Name} starts with {p.Start} {p.Items}. ");
         for (int i = 0; i < p.Steps.Count; i++)
         {
             var s = p.Steps[i];
             string lead = i == 0 ? "Then" : new[] { "Next", "After that", "Consequently" }[rng.Next(3)];
-            sb.Append($"{lead}, the problem {Verb(s)} {s.Operand}, so we compute {s.Equation()}. ");
-            if (rng.Next(3) == 0) sb.Append($"Wait, let me check: yes, {s.Equation()} is right. ");
+            sb.Append(CultureInfo.InvariantCulture, $"{lead}, the problem {Verb(s)} {s.Operand}, so we compute {s.Equation()}. ");
+            if (rng.Next(3) == 0) sb.Append(CultureInfo.InvariantCulture, $"Wait, let me check: yes, {s.Equation()} is right. ");
         }
-        sb.Append($"In summary, {p.Name} ends up with {p.Answer} {p.Items}.");
+        sb.Append(CultureInfo.InvariantCulture, $"In summary, {p.Name} ends up with {p.Answer} {p.Items}.");
         return Clean(sb.ToString());
     }
 

@@ -92,12 +92,12 @@ public static class World
         var steps = new List<Step>();
         foreach (Match m in Sentence.Matches(text))
         {
-            if (m.Groups["x"].Success) { x = int.Parse(m.Groups["x"].Value); name = m.Groups["name"].Value; items = m.Groups["items"].Value; continue; }
+            if (m.Groups["x"].Success) { x = int.Parse(m.Groups["x"].Value, CultureInfo.InvariantCulture); name = m.Groups["name"].Value; items = m.Groups["items"].Value; continue; }
             if (x is null) return null;
             int v = x.Value;
             Step st;
-            if (m.Groups["add"].Success || m.Groups["add2"].Success) { int b = int.Parse(m.Groups["add"].Success ? m.Groups["add"].Value : m.Groups["add2"].Value); st = new('+', b, v, v + b); }
-            else if (m.Groups["sub"].Success) { int b = int.Parse(m.Groups["sub"].Value); st = new('-', b, v, v - b); }
+            if (m.Groups["add"].Success || m.Groups["add2"].Success) { int b = int.Parse(m.Groups["add"].Success ? m.Groups["add"].Value : m.Groups["add2"].Value, CultureInfo.InvariantCulture); st = new('+', b, v, v + b); }
+            else if (m.Groups["sub"].Success) { int b = int.Parse(m.Groups["sub"].Value, CultureInfo.InvariantCulture); st = new('-', b, v, v - b); }
             else if (m.Groups["mul"].Success) { int k = m.Groups["mul"].Value == "doubles" ? 2 : 3; st = new('*', k, v, v * k); }
             else st = new('/', 2, v, v / 2);
             steps.Add(st);

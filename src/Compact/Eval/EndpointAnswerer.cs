@@ -25,7 +25,7 @@ public sealed record EndpointSpec(string Name, string BaseUrl, string ServedMode
 
 /// <summary>A question that got no reply after every retry (the server is down, overloaded or keeps failing). It is
 /// not scored and not written as a prediction, so the next run asks it again.</summary>
-public sealed class EndpointFailure(string message, int attempts) : Exception(message)
+public sealed class EndpointFailureException(string message, int attempts) : Exception(message)
 {
     public int Attempts => attempts;
 }
@@ -36,7 +36,7 @@ public sealed class EndpointFailure(string message, int attempts) : Exception(me
 /// few-shot examples and the question as the user message), greedy (temperature 0), at most
 /// <c>max_tokens</c> = --max-new-tokens. The server applies its own chat template.
 /// Failures: 408/409/425/429/5xx, timeouts and unreadable bodies are retried with backoff (<see cref="RetryPolicy"/>)
-/// and, when every retry fails, raise <see cref="EndpointFailure"/> (the question stays unanswered); 401/403/404 stop
+/// and, when every retry fails, raise <see cref="EndpointFailureException"/> (the question stays unanswered); 401/403/404 stop
 /// the run (a setup error); another 4xx (a prompt over the server's context, say) is the server declining that
 /// question — a wrong answer with its reason — unless nothing has succeeded yet, when it is taken for a setup error
 /// and stops the run. A refusal, a content filter or an empty reply is a wrong answer with its reason.</summary>
@@ -121,11 +121,11 @@ public sealed class EndpointAnswerer : IConcurrentAnswerer
         return messages;
     }
 
-    public async Task<Reply> AnswerOneAsync(EvalQuestion q, CancellationToken ct)
+    public async Task<Reply> AnswerOneAsync(EvalQuestion question, CancellationToken ct)
     {
         var body = new JsonObject
         {
-            ["model"] = _spec.ServedModel, ["messages"] = Messages(q), ["max_tokens"] = _maxTokens, ["temperature"] = 0,
+            ["model"] = _spec.ServedModel, ["messages"] = Messages(question), ["max_tokens"] = _maxTokens, ["temperature"] = 0,
         }.ToJsonString();
         var sw = Stopwatch.StartNew();
         string lastError = "";
@@ -177,7 +177,7 @@ public sealed class EndpointAnswerer : IConcurrentAnswerer
             lock (_rng) u = _rng.NextDouble();                                      // Random is not thread-safe
             await Task.Delay(_spec.Retry.Delay(attempt, retryAfter, u), ct);
         }
-        throw new EndpointFailure($"{lastError} (after {attempt + 1} attempts)", attempt + 1);
+        throw new EndpointFailureException($"{lastError} (after {attempt + 1} attempts)", attempt + 1);
     }
 
     /// <summary>Reads choices[0]: content, reasoning (vLLM/DeepSeek <c>reasoning_content</c>, or <c>reasoning</c>),

@@ -131,7 +131,7 @@ public sealed class EvalReport(IReadOnlyList<string> models, IReadOnlyList<strin
                 headers.AddRange(keys.Select(k => title == "level" ? $"level {k}" : k));
                 var rows = models.Select(m => (IReadOnlyList<string>)
                     [m, .. keys.Select(k => Get(m, bench) is { } r && pick(r).FirstOrDefault(g => g.Key == k) is { } g ? g.Score.Cell() : "—")]).ToList();
-                sb.Append($"\n## {bench} by {title}\n\n").Append(Tables.Markdown(headers, rows));
+                sb.Append(CultureInfo.InvariantCulture, $"\n## {bench} by {title}\n\n").Append(Tables.Markdown(headers, rows));
             }
         return sb.ToString();
     }

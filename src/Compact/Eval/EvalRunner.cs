@@ -171,7 +171,7 @@ public static class EvalRunner
                 {
                     Reply reply;
                     try { reply = await server.AnswerOneAsync(q, token); }
-                    catch (EndpointFailure e)
+                    catch (EndpointFailureException e)
                     {
                         lock (gate)
                         {
@@ -210,43 +210,8 @@ public static class EvalRunner
     /// <summary>The prediction line of a completion (<see cref="Record(BenchItem, Reply, string)"/>).</summary>
     public static JsonObject Record(BenchItem item, string prediction, string source = "") => Record(item, new Reply(prediction), source);
 
-    /// <summary>The prediction line: id, question, gold, the final answer text ("prediction"; the whole completion
-    /// unless it holds a think block), the reasoning when there is any, the answer found in the final text (as written
-    /// and normalised), the verdict with its reason, subject/level when the item has them, and what the server said
-    /// about the reply (finish_reason, attempts, latency, tokens). A refusal or an empty final answer is wrong, with
-    /// that as its reason.</summary>
-    public static JsonObject Record(BenchItem item, Reply reply, string source = "")
-    {
-        var (reasoning, final) = reply.Split();
-        AnswerResult r;
-        if (reply.Refusal is { } refusal) r = new AnswerResult(null, null, false, refusal);
-        else if (string.IsNullOrWhiteSpace(final))
-            r = new AnswerResult(null, null, false, reasoning is not null
-                ? $"no final answer after the reasoning{(reply.FinishReason == "length" ? " (it ran out of tokens; raise --max-new-tokens)" : "")}"
-                : "empty reply");
-        else
-        {
-            try { r = AnswerCheck.Check(item.Kind, item.Gold, final, item.Choices, item.Extraction); }
-            catch (InvalidDataException e) { throw new CompactException($"{source} item {item.Id}: {e.Message}", e); }
-        }
-        var o = new JsonObject
-        {
-            ["id"] = item.Id,
-            ["question"] = item.Question,
-            ["gold"] = item.Gold,
-            ["prediction"] = final,
-        };
-        if (reasoning is not null) o["reasoning"] = reasoning;
-        o["extracted"] = r.Extracted;
-        o["normalized"] = r.Normalized;
-        o["correct"] = r.Correct;
-        o["reason"] = r.Reason;
-        if (item.Subject is not null) o["subject"] = item.Subject;
-        if (item.Level is not null) o["level"] = item.Level;
-        if (reply.FinishReason is not null) o["finish_reason"] = reply.FinishReason;
-        if (reply.Meta is not null) foreach (var (k, v) in reply.Meta) o[k] = v?.DeepClone();
-        return o;
-    }
+    /// <summary>The prediction line (<see cref="EvalRecord"/>) of a reply.</summary>
+    public static JsonObject Record(BenchItem item, Reply reply, string source = "") => EvalRecord.From(item, reply, source).ToJson();
 
     /// <summary>Verdicts already in the predictions file, by id (its unterminated last line, if a crash left one, is cut
     /// first). A line whose id is evaluated now must carry the same gold answer.</summary>
@@ -259,12 +224,11 @@ public static class EvalRunner
         const string fix = "delete that line and run again to answer its question anew";
         foreach (var (line, o) in Jsonl.Read(path, (n, why) => throw new CompactException($"{path}:{n}: {why}; {fix}.")))
         {
-            if (o["id"] is not JsonValue idv || !idv.TryGetValue<string>(out var id)
-                || o["correct"] is not JsonValue cv || !cv.TryGetValue<bool>(out var correct))
+            if (EvalRecord.TryFrom(o) is not { } r)
                 throw new CompactException($"{path}:{line}: a prediction needs a string \"id\" and a boolean \"correct\"; {fix}.");
-            if (byId.TryGetValue(id, out var item) && o["gold"] is JsonValue gv && gv.TryGetValue<string>(out var gold) && gold != item.Gold)
-                throw new CompactException($"{path}:{line}: gold answer \"{gold}\" of {id} differs from \"{item.Gold}\" in the benchmark file, so these predictions belong to another file; use another --out, or delete {path}.");
-            done[id] = correct;
+            if (byId.TryGetValue(r.Id, out var item) && r.Gold is { } gold && gold != item.Gold)
+                throw new CompactException($"{path}:{line}: gold answer \"{gold}\" of {r.Id} differs from \"{item.Gold}\" in the benchmark file, so these predictions belong to another file; use another --out, or delete {path}.");
+            done[r.Id] = r.Correct;
         }
         return done;
     }
@@ -299,7 +263,7 @@ public static class EvalRunner
     }
 
     /// <summary>Groups in natural key order: numbers first by value ("2" before "10"), then text.</summary>
-    static IReadOnlyList<Group> Sorted(Dictionary<string, Score> d) => d
+    static List<Group> Sorted(Dictionary<string, Score> d) => d
         .OrderBy(kv => double.TryParse(kv.Key, System.Globalization.CultureInfo.InvariantCulture, out var x) ? x : double.MaxValue)
         .ThenBy(kv => kv.Key, StringComparer.Ordinal)
         .Select(kv => new Group(kv.Key, kv.Value)).ToList();

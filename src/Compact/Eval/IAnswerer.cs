@@ -32,7 +32,7 @@ public interface IConcurrentAnswerer : IAnswerer
     /// <see cref="CompactException"/> when it is wrong.</summary>
     Task CheckAsync(CancellationToken ct = default);
 
-    /// <summary>The reply to one question. Throws <see cref="EndpointFailure"/> when no reply came after every retry
+    /// <summary>The reply to one question. Throws <see cref="EndpointFailureException"/> when no reply came after every retry
     /// (the question is then left for the next run), <see cref="CompactException"/> for a setup error.</summary>
     Task<Reply> AnswerOneAsync(EvalQuestion question, CancellationToken ct);
 }

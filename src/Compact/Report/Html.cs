@@ -1,3 +1,4 @@
+using System.Globalization;
 using System.Text;
 
 namespace Compact.Report;
@@ -68,12 +69,12 @@ public static class Html
           .Append("<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n")
           .Append("<title>").Append(E(doc.Title)).Append("</title>\n<style>\n").Append(Css).Append("\n</style>\n</head>\n<body>\n<main>\n");
         sb.Append("<h1>").Append(E(doc.Title)).Append("</h1>\n");
-        sb.Append("<div class=\"meta\">Generated ").Append(E(doc.Created.ToString("yyyy-MM-dd HH:mm"))).Append(" by <code>compact report</code> · ")
+        sb.Append("<div class=\"meta\">Generated ").Append(E(doc.Created.ToString("yyyy-MM-dd HH:mm", CultureInfo.InvariantCulture))).Append(" by <code>compact report</code> · ")
           .Append(doc.Sections.Count).Append(doc.Sections.Count == 1 ? " section" : " sections").Append("</div>\n");
         if (doc.Sections.Count > 1)
         {
             sb.Append("<nav><ul>\n");
-            foreach (var s in doc.Sections) sb.Append($"<li><a href=\"#{s.Anchor}\">").Append(E(s.Title)).Append("</a></li>\n");
+            foreach (var s in doc.Sections) sb.Append(CultureInfo.InvariantCulture, $"<li><a href=\"#{s.Anchor}\">").Append(E(s.Title)).Append("</a></li>\n");
             sb.Append("</ul></nav>\n");
         }
         if (doc.Overview is not null)
@@ -84,7 +85,7 @@ public static class Html
         }
         foreach (var s in doc.Sections)
         {
-            sb.Append($"<section class=\"card\" id=\"{s.Anchor}\">\n<h2><span class=\"kind {E(s.Kind)}\">").Append(E(s.Kind)).Append("</span>")
+            sb.Append(CultureInfo.InvariantCulture, $"<section class=\"card\" id=\"{s.Anchor}\">\n<h2><span class=\"kind {E(s.Kind)}\">").Append(E(s.Kind)).Append("</span>")
               .Append(E(s.Title)).Append("</h2>\n<div class=\"path\">").Append(E(Path.GetFullPath(s.Dir))).Append("</div>\n");
             Blocks(sb, s.Blocks);
             sb.Append("</section>\n");

@@ -1,3 +1,4 @@
+using System.Globalization;
 using System.Text;
 using System.Text.RegularExpressions;
 
@@ -54,7 +55,7 @@ public static partial class Markdown
             {
                 Flush();
                 int level = Math.Min(6, h.Groups[1].Length + headingShift);
-                sb.Append($"<h{level}>").Append(Inline(h.Groups[2].Value, dir)).Append($"</h{level}>\n");
+                sb.Append(CultureInfo.InvariantCulture, $"<h{level}>").Append(Inline(h.Groups[2].Value, dir)).Append(CultureInfo.InvariantCulture, $"</h{level}>\n");
                 continue;
             }
             if (line.TrimStart().StartsWith('|') && i + 1 < lines.Length && Separator().IsMatch(lines[i + 1].Trim()))

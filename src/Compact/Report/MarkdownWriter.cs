@@ -1,3 +1,4 @@
+using System.Globalization;
 using System.Text;
 using Compact.Util;
 
@@ -23,11 +24,11 @@ public static class MarkdownWriter
     {
         var sb = new StringBuilder();
         sb.Append("# ").Append(doc.Title).Append("\n\n");
-        sb.Append($"Generated {doc.Created:yyyy-MM-dd HH:mm} by `compact report`.\n\n");
+        sb.Append(CultureInfo.InvariantCulture, $"Generated {doc.Created:yyyy-MM-dd HH:mm} by `compact report`.\n\n");
         if (doc.Overview is not null) sb.Append("## Overview\n\n").Append(Tables.Markdown(doc.Overview.Headers, doc.Overview.Rows)).Append('\n');
         foreach (var s in doc.Sections)
         {
-            sb.Append($"## {s.Kind}: {s.Title}\n\n`{Path.GetFullPath(s.Dir)}`\n\n");
+            sb.Append(CultureInfo.InvariantCulture, $"## {s.Kind}: {s.Title}\n\n`{Path.GetFullPath(s.Dir)}`\n\n");
             foreach (var b in s.Blocks)
             {
                 switch (b)
@@ -39,15 +40,15 @@ public static class MarkdownWriter
                         sb.Append(p.Text).Append("\n\n");
                         break;
                     case KeyValues kv:
-                        if (kv.Caption is not null) sb.Append($"**{kv.Caption}**\n\n");
+                        if (kv.Caption is not null) sb.Append(CultureInfo.InvariantCulture, $"**{kv.Caption}**\n\n");
                         sb.Append(Tables.Markdown(["setting", "value"], kv.Items.Select(x => (IReadOnlyList<string>)[x.Key, x.Value]))).Append('\n');
                         break;
                     case TableBlock t:
-                        if (t.Caption is not null) sb.Append($"**{t.Caption}**\n\n");
+                        if (t.Caption is not null) sb.Append(CultureInfo.InvariantCulture, $"**{t.Caption}**\n\n");
                         sb.Append(Tables.Markdown(t.Headers, t.Rows)).Append('\n');
                         break;
                     case ImageBlock img:
-                        sb.Append($"![{img.Caption}]({Rel(outDir, img.Path)})\n\n");
+                        sb.Append(CultureInfo.InvariantCulture, $"![{img.Caption}]({Rel(outDir, img.Path)})\n\n");
                         break;
                     case MarkdownBlock md:
                         // Demote its headings below this section's.
@@ -56,10 +57,10 @@ public static class MarkdownWriter
                         sb.Append('\n');
                         break;
                     case Details { File: { } file } d:
-                        sb.Append($"{d.Summary}: [{Path.GetFileName(file)}]({Rel(outDir, file)})\n\n");
+                        sb.Append(CultureInfo.InvariantCulture, $"{d.Summary}: [{Path.GetFileName(file)}]({Rel(outDir, file)})\n\n");
                         break;
                     case Details d:
-                        sb.Append($"<details><summary>{d.Summary}</summary>\n\n```json\n{d.Text}\n```\n\n</details>\n\n");
+                        sb.Append(CultureInfo.InvariantCulture, $"<details><summary>{d.Summary}</summary>\n\n```json\n{d.Text}\n```\n\n</details>\n\n");
                         break;
                 }
             }

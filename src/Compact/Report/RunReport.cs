@@ -1,6 +1,7 @@
 using System.Globalization;
 using System.Text.Json;
 using System.Text.Json.Nodes;
+using Compact.Distill;
 using Compact.IO;
 using Compact.Training;
 using Compact.Util;
@@ -18,8 +19,9 @@ public static class RunReport
 
     static readonly HashSet<string> SkipDirs = [Engine.CheckpointsDir, "tb", "adapter", "model"];
 
-    /// <summary>Settings shown up front, in this order, when the run's configuration has them.</summary>
-    static readonly string[] KeySettings =
+    /// <summary>Settings shown up front for a run whose configuration is a flat set of flags (sft), in this order,
+    /// when it has them. A distillation run's come from its <see cref="DistillConfig"/> (<see cref="KeySettings"/>).</summary>
+    static readonly string[] FlagSettings =
     [
         "method", "teacher", "model", "data", "epochs", "max_steps", "lr", "schedule", "warmup_steps", "batch_size", "grad_accum",
         "full", "lora_r", "lora_alpha", "lora_dropout", "max_seq_len", "estimator", "beta_mi", "beta_cons", "beta_ppl", "tau", "lambda",
@@ -162,44 +164,82 @@ public static class RunReport
         var path = Path.Combine(dir, Engine.MetricsFile);
         if (!File.Exists(path)) return null;
         var m = new Metrics();
-        static double? D(JsonNode? n) => n is JsonValue v && v.TryGetValue<double>(out var d) ? d : null;
-        foreach (var (_, o) in Jsonl.Read(path, (_, _) => true))
+        foreach (var r in StepRecord.ReadAll(path))
         {
             m.Lines++;
-            if (o["step"] is JsonValue sv && sv.TryGetValue<int>(out var step)) m.LastStep = step;
-            if (D(o["loss"]) is { } loss)
+            m.LastStep = r.Step;
+            if (r.Loss is { } loss)
             {
                 if (double.IsNaN(m.FirstLoss)) m.FirstLoss = loss;
                 m.LastLoss = loss;
                 m.MinLoss = Math.Min(m.MinLoss, loss);
             }
-            if (D(o["tokens_per_s"]) is { } tps) { m.TpsSum += tps; m.TpsN++; }
-            if (D(o["grad_norm"]) is { } gn) { m.GradSum += gn; m.GradN++; }
-            if (D(o["elapsed_s"]) is { } el) m.Elapsed = el;
-            if (D(o["mem_mb"]) is { } mem) m.PeakMem = Math.Max(m.PeakMem, mem);
-            foreach (var (k, v) in o)
-                if (k.StartsWith("loss_", StringComparison.Ordinal) && D(v) is { } part) m.LastParts[k] = part;
-            if (o["alpha_mean"] is JsonObject am)
-                foreach (var (t, v) in am)
-                    if (D(v) is { } a) { if (!m.Alpha.TryGetValue(t, out var l)) m.Alpha[t] = l = new(); l.Add(a); }
-            if (o["items"] is JsonArray items)
-                foreach (var it in items.OfType<JsonObject>())
-                {
-                    if (it["teachers"] is not JsonArray ts) continue;
-                    foreach (var key in new[] { "s_ppl", "s_cons", "s_mi", "alpha" })
+            if (r.TokensPerSecond is { } tps) { m.TpsSum += tps; m.TpsN++; }
+            if (r.GradNorm is { } gn) { m.GradSum += gn; m.GradN++; }
+            if (r.ElapsedSeconds is { } el) m.Elapsed = el;
+            if (r.MemoryMb is { } mem) m.PeakMem = Math.Max(m.PeakMem, mem);
+            foreach (var (k, part) in r.LossParts) m.LastParts[k] = part;
+            foreach (var (t, a) in r.AlphaMean ?? new Dictionary<string, double>())
+            {
+                if (!m.Alpha.TryGetValue(t, out var l)) m.Alpha[t] = l = new();
+                l.Add(a);
+            }
+            foreach (var it in r.Items ?? [])
+                foreach (var (key, vals) in new[] { ("s_ppl", it.SPpl), ("s_cons", it.SCons), ("s_mi", it.SMi), ("alpha", it.Alpha) })
+                    for (int i = 0; i < it.Teachers.Count && i < vals.Count; i++)
                     {
-                        if (it[key] is not JsonArray vals || vals.Count != ts.Count) continue;
-                        for (int i = 0; i < ts.Count; i++)
-                        {
-                            if (ts[i] is not JsonValue tv || !tv.TryGetValue<string>(out var teacher) || D(vals[i]) is not { } x) continue;
-                            if (!m.Scores.TryGetValue(teacher, out var per)) m.Scores[teacher] = per = new();
-                            var (s, n) = per.GetValueOrDefault(key);
-                            per[key] = (s + x, n + 1);
-                        }
+                        if (!m.Scores.TryGetValue(it.Teachers[i], out var per)) m.Scores[it.Teachers[i]] = per = new();
+                        var (sum, n) = per.GetValueOrDefault(key);
+                        per[key] = (sum + vals[i], n + 1);
                     }
-                }
         }
         return m.Lines == 0 ? null : m;
+    }
+
+    /// <summary>A distillation run's settings shown up front, from its typed config: only those that apply to its method
+    /// (epochs without max_steps, the LoRA shape unless full fine-tuning, COMPACT's scoring knobs for compact, λ for
+    /// compact and uniform, each baseline's own setting, switches that are on).</summary>
+    public static List<(string Key, string Value)> KeySettings(DistillConfig c)
+    {
+        static string N(double v) => Num(v);
+        var t = c.Train;
+        var m = c.Method;
+        var items = new List<(string, string)> { ("method", DistillRun.Name(m)) };
+        if (c.Teacher is not null) items.Add(("teacher", c.Teacher));
+        items.Add(("model", c.Model));
+        items.Add(("data", c.Data));
+        if (t.MaxSteps is { } ms) items.Add(("max_steps", ms.ToString(CultureInfo.InvariantCulture)));
+        else if (t.Epochs is { } ep) items.Add(("epochs", ep.ToString(CultureInfo.InvariantCulture)));
+        items.Add(("lr", N(t.Lr)));
+        items.Add(("schedule", t.Schedule.ToString().ToLowerInvariant()));
+        items.Add(("warmup_steps", t.WarmupSteps.ToString(CultureInfo.InvariantCulture)));
+        items.Add(("batch_size", t.BatchSize.ToString(CultureInfo.InvariantCulture)));
+        items.Add(("grad_accum", t.GradAccum.ToString(CultureInfo.InvariantCulture)));
+        if (c.Lora is { } l)
+        {
+            items.Add(("lora_r", l.Rank.ToString(CultureInfo.InvariantCulture)));
+            items.Add(("lora_alpha", N(l.Alpha)));
+            items.Add(("lora_dropout", N(l.Dropout)));
+        }
+        else items.Add(("full", "true"));
+        items.Add(("max_seq_len", t.MaxSeqLen.ToString(CultureInfo.InvariantCulture)));
+        var k = c.Compact;
+        if (m == DistillMethod.Compact)
+        {
+            items.Add(("estimator", k.Estimator.ToString().ToLowerInvariant()));
+            items.Add(("beta_mi", N(k.BetaMi)));
+            items.Add(("beta_cons", N(k.BetaCons)));
+            items.Add(("beta_ppl", N(k.BetaPpl)));
+            items.Add(("tau", N(k.Tau)));
+        }
+        if (m is DistillMethod.Compact or DistillMethod.Uniform) items.Add(("lambda", N(k.Lambda)));
+        if (k.ReferenceCode) items.Add(("reference_code", "true"));
+        if (m == DistillMethod.Mcc) items.Add(("mcc_weight", N(c.MccWeight)));
+        if (m == DistillMethod.Mot) items.Add(("mot_rounds", c.MotRounds.ToString(CultureInfo.InvariantCulture)));
+        items.Add(("seed", c.Seed.ToString(CultureInfo.InvariantCulture)));
+        items.Add(("device", c.Device));
+        items.Add(("dtype", c.DType));
+        return items;
     }
 
     /// <summary>Leaves out settings that do not apply to this run: epochs under max_steps, LoRA shape in full
@@ -225,14 +265,17 @@ public static class RunReport
     {
         var blocks = new List<Block>();
         var cfg = ReadObject(Path.Combine(dir, Engine.RunConfigFile));
-        var summary = ReadObject(Path.Combine(dir, "summary.json"));
+        var typed = DistillConfig.TryLoad(dir);
+        var summary = RunSummary.TryRead(dir);
         var metrics = ReadMetrics(dir);
-        string method = Show(summary?["method"]) is { Length: > 0 } sm ? sm : Show(cfg?["method"]) is { Length: > 0 } cm ? cm : Show(summary?["verb"]);
+        string method = summary?.Method is { Length: > 0 } sm ? sm : typed is not null ? DistillRun.Name(typed.Method)
+            : Show(cfg?["method"]) is { Length: > 0 } cm ? cm : summary?.Verb ?? "";
 
         if (cfg is not null)
         {
-            var items = KeySettings.Where(k => cfg.ContainsKey(k) && cfg[k] is not null && Relevant(k, cfg, method)).Select(k => (k, Show(cfg[k]))).ToList();
-            if (method.Length > 0 && !cfg.ContainsKey("method")) items.Insert(0, ("method", method));
+            var items = typed is not null ? KeySettings(typed)
+                : FlagSettings.Where(k => cfg.ContainsKey(k) && cfg[k] is not null && Relevant(k, cfg, method)).Select(k => (k, Show(cfg[k]))).ToList();
+            if (method.Length > 0 && !items.Any(i => i.Item1 == "method")) items.Insert(0, ("method", method));
             blocks.Add(new Heading("Settings"));
             if (items.Count > 0) blocks.Add(new KeyValues(null, items));
             blocks.Add(new Details($"Full configuration ({cfg.Count} settings)", cfg.ToJsonString(Compact.Util.Jsonl.Indented),
@@ -241,17 +284,22 @@ public static class RunReport
 
         var outcome = new List<(string, string)>();
         if (summary is not null)
-            foreach (var (k, v) in summary)
-                if (v is JsonValue && k is not ("teacher_weights_png" or "verb" or "method"))
-                    outcome.Add((k, k == "seconds" && v is JsonValue sv && sv.TryGetValue<double>(out var secs) ? Duration(secs) : Show(v)));
+        {
+            if (summary.Steps is { } n) outcome.Add(("steps", n.ToString(CultureInfo.InvariantCulture)));
+            if (summary.FinalLoss is { } fl0) outcome.Add(("final_loss", Num(fl0)));
+            if (summary.Seconds is { } sec0) outcome.Add(("seconds", Duration(sec0)));
+            if (summary.TokensPerSecond is { } tps0) outcome.Add(("tokens_per_s", Num(tps0)));
+            if (summary.Output is { } output) outcome.Add(("output", output));
+            if (summary.Data is { } data) outcome.Add(("data", data));
+        }
         if (metrics is not null)
         {
-            if (summary?["steps"] is null || Show(summary["steps"]) != metrics.Lines.ToString(CultureInfo.InvariantCulture))
+            if (summary?.Steps != metrics.Lines)
                 outcome.Add(("logged steps", metrics.Lines.ToString(CultureInfo.InvariantCulture)));
             if (!double.IsNaN(metrics.FirstLoss)) outcome.Add(("loss: first → last (min)", $"{Num(metrics.FirstLoss)} → {Num(metrics.LastLoss)} ({Num(metrics.MinLoss)})"));
             foreach (var (k, v) in metrics.LastParts.OrderBy(kv => kv.Key, StringComparer.Ordinal)) outcome.Add(($"last {k}", Num(v)));
             if (metrics.GradN > 0) outcome.Add(("mean grad norm", Num(metrics.GradSum / metrics.GradN)));
-            if (metrics.TpsN > 0 && summary?["tokens_per_s"] is null) outcome.Add(("mean tokens/s", Num(Math.Round(metrics.TpsSum / metrics.TpsN, 1))));
+            if (metrics.TpsN > 0 && summary?.TokensPerSecond is null) outcome.Add(("mean tokens/s", Num(Math.Round(metrics.TpsSum / metrics.TpsN, 1))));
             if (metrics.PeakMem > 0) outcome.Add(("peak process memory", $"{Num(metrics.PeakMem)} MB"));
         }
         if (outcome.Count > 0) { blocks.Add(new Heading("Outcome")); blocks.Add(new KeyValues(null, outcome)); }
@@ -291,14 +339,14 @@ public static class RunReport
         }
         if (blocks.Count == 0) blocks.Add(new Para("No run files could be read here."));
 
-        double? secsOut = summary?["seconds"] is JsonValue sj && sj.TryGetValue<double>(out var s0) ? s0 : metrics?.Elapsed;
+        double? secsOut = summary?.Seconds ?? metrics?.Elapsed;
         overview.Add(
         [
             Path.GetFileName(dir), method,
-            Show(summary?["steps"]) is { Length: > 0 } st ? st : metrics?.LastStep.ToString(CultureInfo.InvariantCulture) ?? "",
-            summary?["final_loss"] is JsonValue fl && fl.TryGetValue<double>(out var f) ? f.ToString("0.0000", CultureInfo.InvariantCulture)
+            summary?.Steps is { } st ? st.ToString(CultureInfo.InvariantCulture) : metrics?.LastStep.ToString(CultureInfo.InvariantCulture) ?? "",
+            summary?.FinalLoss is { } f ? f.ToString("0.0000", CultureInfo.InvariantCulture)
                 : metrics is not null && !double.IsNaN(metrics.LastLoss) ? metrics.LastLoss.ToString("0.0000", CultureInfo.InvariantCulture) : "",
-            Show(summary?["tokens_per_s"]) is { Length: > 0 } tp ? tp : metrics is { TpsN: > 0 } ? Num(Math.Round(metrics.TpsSum / metrics.TpsN, 1)) : "",
+            summary?.TokensPerSecond is { } tp ? Num(tp) : metrics is { TpsN: > 0 } ? Num(Math.Round(metrics.TpsSum / metrics.TpsN, 1)) : "",
             secsOut is { } sec && sec > 0 ? Duration(sec) : "",
         ]);
         return new ReportSection("run", Path.GetFileName(dir), dir, blocks);

@@ -72,10 +72,10 @@ public sealed class ModelBackend(LoadedModel model, string? id = null, bool esca
 
     public int CountPromptTokens(CompletionRequest request) => Encode(request).Count;
 
-    public CompletionResult Complete(CompletionRequest r, Action<string>? onDelta, CancellationToken ct) =>
-        Run(r, onDelta is null ? null : d => onDelta(d.Text), ct);
+    public CompletionResult Complete(CompletionRequest request, Action<string>? onDelta, CancellationToken ct) =>
+        Run(request, onDelta is null ? null : d => onDelta(d.Text), ct);
 
-    public CompletionResult CompleteStreaming(CompletionRequest r, Action<CompletionDelta> onDelta, CancellationToken ct) => Run(r, onDelta, ct);
+    public CompletionResult CompleteStreaming(CompletionRequest request, Action<CompletionDelta> onDelta, CancellationToken ct) => Run(request, onDelta, ct);
 
     CompletionResult Run(CompletionRequest r, Action<CompletionDelta>? onDelta, CancellationToken ct)
     {

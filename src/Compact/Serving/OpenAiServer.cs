@@ -34,7 +34,7 @@ public sealed record ServerOptions
 }
 
 /// <summary>A request the server refuses, with the HTTP status and the OpenAI error fields.</summary>
-public sealed class RequestError(int status, string message, string? param = null, string? code = null, string type = "invalid_request_error") : Exception(message)
+public sealed class RequestErrorException(int status, string message, string? param = null, string? code = null, string type = "invalid_request_error") : Exception(message)
 {
     public int Status => status;
     public string? Param => param;
@@ -144,7 +144,7 @@ public sealed class OpenAiServer : IAsyncDisposable
                 {
                     int promptTokens = _backend.CountPromptTokens(r);
                     if (promptTokens + r.MaxTokens > _backend.ContextLength)
-                        throw new RequestError(400, $"the prompt ({promptTokens} tokens) plus max_tokens ({r.MaxTokens}) exceeds the context length {_backend.ContextLength}",
+                        throw new RequestErrorException(400, $"the prompt ({promptTokens} tokens) plus max_tokens ({r.MaxTokens}) exceeds the context length {_backend.ContextLength}",
                             "max_tokens", "context_length_exceeded");
                 }
                 job.Admitted.TrySetResult();
@@ -184,10 +184,10 @@ public sealed class OpenAiServer : IAsyncDisposable
 
     static readonly string[] Unsupported = ["tools", "functions", "tool_choice", "response_format", "logit_bias", "audio", "modalities", "prediction", "web_search_options"];
 
-    /// <summary>Parses and validates a request body. Throws RequestError (400) naming the field and what is wrong.</summary>
+    /// <summary>Parses and validates a request body. Throws RequestErrorException (400) naming the field and what is wrong.</summary>
     public ParsedRequest Parse(JsonNode? body, bool chat)
     {
-        static RequestError Bad(string message, string? param) => new(400, message, param);
+        static RequestErrorException Bad(string message, string? param) => new(400, message, param);
         if (body is not JsonObject o) throw Bad("the body must be a JSON object", null);
         static bool TryNum(JsonNode? n, out double v) { v = 0; return n is JsonValue jv && jv.GetValueKind() == JsonValueKind.Number && jv.TryGetValue(out v); }
         static string Text(JsonNode? n, string where, string param)
@@ -260,7 +260,7 @@ public sealed class OpenAiServer : IAsyncDisposable
             };
         }
         if (o["model"] is JsonValue mv && mv.TryGetValue<string>(out var model) && model != _backend.ModelId && model.Length > 0)
-            throw new RequestError(404, $"model \"{model}\" is not served here; this server serves \"{_backend.ModelId}\"", "model", "model_not_found");
+            throw new RequestErrorException(404, $"model \"{model}\" is not served here; this server serves \"{_backend.ModelId}\"", "model", "model_not_found");
         int maxTokens = 256;
         var mt = o["max_completion_tokens"] ?? o["max_tokens"];
         if (mt is not null)
@@ -345,10 +345,10 @@ public sealed class OpenAiServer : IAsyncDisposable
         await ctx.Request.Body.CopyToAsync(ms, ctx.RequestAborted);
         var bytes = ms.ToArray();
         try { _ = new UTF8Encoding(false, throwOnInvalidBytes: true).GetString(bytes); }
-        catch (DecoderFallbackException e) { throw new RequestError(400, $"the body is not valid UTF-8 (bad byte at offset {e.Index}); send JSON encoded as UTF-8"); }
+        catch (DecoderFallbackException e) { throw new RequestErrorException(400, $"the body is not valid UTF-8 (bad byte at offset {e.Index}); send JSON encoded as UTF-8"); }
         try { return JsonNode.Parse(bytes, documentOptions: new JsonDocumentOptions { AllowDuplicateProperties = false }); }
-        catch (JsonException e) { throw new RequestError(400, $"the body is not valid JSON ({e.Message.Split(". ")[0].TrimEnd('.')})"); }
-        catch (ArgumentException e) { throw new RequestError(400, $"the body is not valid JSON ({e.Message.Split(". ")[0].TrimEnd('.')})"); }
+        catch (JsonException e) { throw new RequestErrorException(400, $"the body is not valid JSON ({e.Message.Split(". ")[0].TrimEnd('.')})"); }
+        catch (ArgumentException e) { throw new RequestErrorException(400, $"the body is not valid JSON ({e.Message.Split(". ")[0].TrimEnd('.')})"); }
     }
 
     static JsonObject? ChatLogprobs(IReadOnlyList<TokenLogprob>? lps) => lps is null ? null : new JsonObject
@@ -388,7 +388,7 @@ public sealed class OpenAiServer : IAsyncDisposable
     {
         ParsedRequest req;
         try { req = Parse(await ReadBody(ctx), chat); }
-        catch (RequestError e) { await Error(ctx, e.Status, e.Message, e.Type, e.Param, e.Code); return; }
+        catch (RequestErrorException e) { await Error(ctx, e.Status, e.Message, e.Type, e.Param, e.Code); return; }
         catch (BadHttpRequestException e) when (e.StatusCode == 413) { await Error(ctx, 413, $"the body is over {_o.MaxBodyBytes} bytes", code: "request_too_large"); return; }
         using var cts = CancellationTokenSource.CreateLinkedTokenSource(ctx.RequestAborted, _stop.Token);
         cts.CancelAfter(_o.RequestTimeout);
@@ -405,7 +405,7 @@ public sealed class OpenAiServer : IAsyncDisposable
         }
         // Until the worker admits the request (prompt within the context), errors are ordinary JSON responses.
         try { await job.Admitted.Task.WaitAsync(cts.Token); }
-        catch (RequestError e) { await Error(ctx, e.Status, e.Message, e.Type, e.Param, e.Code); return; }
+        catch (RequestErrorException e) { await Error(ctx, e.Status, e.Message, e.Type, e.Param, e.Code); return; }
         catch (OperationCanceledException)
         {
             if (!ctx.RequestAborted.IsCancellationRequested) await Error(ctx, 504, "the request timed out in the server", "timeout", code: "timeout");

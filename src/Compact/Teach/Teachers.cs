@@ -166,7 +166,7 @@ public static class TeachersFile
 
     /// <summary>Plain (unquoted) YAML scalars keep their YAML 1.2 core type, so `top_k: 20` in extra_body is sent as a
     /// number and `temperature: null` (or `~`, or nothing) as null; quoted scalars stay strings.</summary>
-    static JsonNode? Scalar(YamlScalarNode sc)
+    static JsonValue? Scalar(YamlScalarNode sc)
     {
         if (sc.Value is null) return null;
         if (sc.Style != YamlDotNet.Core.ScalarStyle.Plain) return JsonValue.Create(sc.Value);

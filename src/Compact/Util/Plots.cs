@@ -5,6 +5,15 @@ namespace Compact.Util;
 /// <summary>PNG charts (ScottPlot) written atomically.</summary>
 public static class Plots
 {
+    /// <summary>The library's charts (loss curves, teacher weights) drawn with ScottPlot.</summary>
+    public static ILineCharts Charts { get; } = new ScottPlotCharts();
+
+    sealed class ScottPlotCharts : ILineCharts
+    {
+        public void Lines(string path, string title, string xLabel, string yLabel, IReadOnlyList<ChartSeries> series) =>
+            Plots.Lines(path, title, xLabel, yLabel, series.Select(s => new Series(s.Name, s.X, s.Y)));
+    }
+
     public sealed record Series(string Name, IReadOnlyList<double> X, IReadOnlyList<double> Y, bool Markers = false);
 
     public static void Lines(string path, string title, string xLabel, string yLabel, IEnumerable<Series> series, int width = 800, int height = 450,

@@ -3,16 +3,9 @@ using Spectre.Console;
 
 namespace Compact.Util;
 
-/// <summary>One unit of long work with a known number of steps.</summary>
-public interface IProgressTask
-{
-    void Set(double value, string? status = null);
-    void Increment(double by = 1, string? status = null);
-}
-
 /// <summary>Shows progress: a Spectre.Console bar with ETA on an interactive terminal, otherwise a plain
 /// line every ~5% (so logs and CI stay readable).</summary>
-public sealed class ProgressHost
+public sealed class ProgressHost : IProgressReporter
 {
     readonly TextWriter _out;
     readonly bool _interactive;

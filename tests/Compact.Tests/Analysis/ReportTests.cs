@@ -1,6 +1,8 @@
 using System.Text.Json.Nodes;
 using System.Text.RegularExpressions;
+using Compact.Distill;
 using Compact.Report;
+using Compact.Training;
 using Compact.Util;
 
 namespace Compact.Tests.Analysis;
@@ -15,27 +17,29 @@ public class ReportTests
     {
         var run = dir["runs/compact-1"];
         Directory.CreateDirectory(run);
-        File.WriteAllText(Path.Combine(run, "run_config.json"), new JsonObject
+        // Written with the types `compact distill` writes them with, so a schema change reaches this test.
+        new DistillConfig
         {
-            ["model"] = "models/qwen", ["data"] = "mt.jsonl", ["method"] = "compact", ["max_steps"] = 3, ["epochs"] = 5, ["lr"] = 1e-3,
-            ["lora_r"] = 16, ["mcc_weight"] = 0.1, ["beta_mi"] = 1.0,
-        }.ToJsonString());
-        File.WriteAllText(Path.Combine(run, "summary.json"), new JsonObject
-        {
-            ["verb"] = "distill compact", ["steps"] = 3, ["final_loss"] = 1.25, ["seconds"] = 75.0, ["tokens_per_s"] = 900.0, ["method"] = "compact",
-        }.ToJsonString());
+            Model = "models/qwen", Data = "mt.jsonl", Out = run, Method = DistillMethod.Compact, MccWeight = 0.1,
+            Train = new TrainConfig { MaxSteps = 3, Epochs = 5, Lr = 1e-3 }, Lora = new LoraConfig { Rank = 16 },
+        }.Save(run);
+        new RunSummary { Verb = "distill compact", Steps = 3, FinalLoss = 1.25, Seconds = 75.0, TokensPerSecond = 900.0, Method = "compact", Output = run }.Write(run);
         // α per step: a 0.6 → 0.2 → 0.4 (mean 0.4), b 0.4 → 0.8 → 0.6 (mean 0.6).
         double[] a = [0.6, 0.2, 0.4];
-        File.WriteAllLines(Path.Combine(run, "metrics.jsonl"), Enumerable.Range(0, 3).Select(i => new JsonObject
+        File.WriteAllLines(Path.Combine(run, "metrics.jsonl"), Enumerable.Range(0, 3).Select(i =>
         {
-            ["step"] = i + 1, ["loss"] = 2.0 - 0.25 * i - (i == 2 ? 0.25 : 0), ["loss_sft"] = 1.0, ["lr"] = 1e-3, ["grad_norm"] = 0.5, ["tokens_per_s"] = 900.0,
-            ["alpha_mean"] = new JsonObject { ["a"] = a[i], ["b"] = 1 - a[i] },
-            ["items"] = new JsonArray(new JsonObject
+            var item = new QuestionRecord
             {
-                ["id"] = $"q{i}", ["teachers"] = new JsonArray("a", "b"), ["alpha"] = new JsonArray(a[i], 1 - a[i]),
-                ["s_ppl"] = new JsonArray(2.0, 3.0), ["s_cons"] = new JsonArray(0.5, 0.5), ["s_mi"] = new JsonArray(0.01, 0.03),
-            }),
-        }.ToJsonString()));
+                Id = $"q{i}", Teachers = ["a", "b"], Alpha = [a[i], 1 - a[i]], SPpl = [2.0, 3.0], SCons = [0.5, 0.5], SMi = [0.01, 0.03],
+                ZPpl = [-1.0, 1.0], ZCons = [0.0, 0.0], ZMi = [-1.0, 1.0], Fused = [0.0, 0.0],
+            };
+            return new StepRecord
+            {
+                Step = i + 1, Loss = 2.0 - 0.25 * i - (i == 2 ? 0.25 : 0), Lr = 1e-3, GradNorm = 0.5, TokensPerSecond = 900.0,
+                Extra = StepRecord.Parts([KeyValuePair.Create("loss_sft", 1.0)]),
+                AlphaMean = QuestionRecord.MeanAlpha([item]), Items = [item],
+            }.ToLine();
+        }));
         Png(Path.Combine(run, "loss.png"), "loss");
         Png(Path.Combine(run, "teacher_weights.png"), "weights");
         Directory.CreateDirectory(Path.Combine(run, "eval"));

@@ -1,3 +1,4 @@
+using System.Globalization;
 using System.Reflection;
 using Compact.Cli.Commands;
 using Compact.Distill;
@@ -10,7 +11,7 @@ namespace Compact.Tests.Commands;
 public class ReviewDefectTests
 {
     static string Line(string id, string answer, params (string Teacher, string Text)[] rs) =>
-        "{\"id\":\"" + id + "\",\"question\":\"What is 2 plus " + (int.Parse(answer) - 2) + "?\",\"answer\":\"" + answer + "\",\"rationales\":["
+        "{\"id\":\"" + id + "\",\"question\":\"What is 2 plus " + (int.Parse(answer, CultureInfo.InvariantCulture) - 2) + "?\",\"answer\":\"" + answer + "\",\"rationales\":["
         + string.Join(",", rs.Select(r => "{\"teacher\":\"" + r.Teacher + "\",\"text\":\"" + r.Text + "\"}")) + "]}\n";
 
     [Fact]

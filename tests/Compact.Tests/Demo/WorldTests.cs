@@ -1,3 +1,4 @@
+using System.Globalization;
 using System.Text.RegularExpressions;
 using Compact.Answers;
 using Compact.Demo;
@@ -59,7 +60,7 @@ public class WorldTests
     {
         var problems = World.Problems(1, 300, 2, 4, "c");
         var teachers = ScriptedTeacher.All().ToDictionary(t => t.ModelId);
-        double Correct(string name) => problems.Count(p => AnswerCheck.IsValidRationale(AnswerKind.Numeric, p.Answer.ToString(), Ask(teachers[name], p, 0))) / 300.0;
+        double Correct(string name) => problems.Count(p => AnswerCheck.IsValidRationale(AnswerKind.Numeric, p.Answer.ToString(CultureInfo.InvariantCulture), Ask(teachers[name], p, 0))) / 300.0;
         foreach (var name in teachers.Keys) Assert.InRange(Correct(name), 0.85, 0.99);     // a few wrong final answers each, rejected by teach
 
         double Len(string name) => problems.Average(p => Ask(teachers[name], p, 0).Length);
@@ -72,11 +73,11 @@ public class WorldTests
         foreach (var p in problems)
         {
             var text = Ask(teachers["noisy"], p, 0);
-            if (!AnswerCheck.IsValidRationale(AnswerKind.Numeric, p.Answer.ToString(), text)) continue;
+            if (!AnswerCheck.IsValidRationale(AnswerKind.Numeric, p.Answer.ToString(CultureInfo.InvariantCulture), text)) continue;
             right++;
             bool bad = Regex.Matches(text, @"(\d+) ([-+*/]) (\d+) = (\d+)").Any(m =>
             {
-                int x = int.Parse(m.Groups[1].Value), y = int.Parse(m.Groups[3].Value), r = int.Parse(m.Groups[4].Value);
+                int x = int.Parse(m.Groups[1].Value, CultureInfo.InvariantCulture), y = int.Parse(m.Groups[3].Value, CultureInfo.InvariantCulture), r = int.Parse(m.Groups[4].Value, CultureInfo.InvariantCulture);
                 return m.Groups[2].Value switch { "+" => x + y, "-" => x - y, "*" => x * y, _ => x / y } != r;
             });
             if (bad) wrongPath++;
@@ -92,7 +93,7 @@ public class WorldTests
             if (truth.Flaw == RationaleTruth.HallucinatedStep)
             {
                 var m = eqs[truth.Step!.Value];
-                Assert.Equal(truth.Shown, int.Parse(m.Groups[4].Value));
+                Assert.Equal(truth.Shown, int.Parse(m.Groups[4].Value, CultureInfo.InvariantCulture));
                 Assert.Equal(p.Steps[truth.Step.Value].After, truth.Correct);
                 Assert.NotEqual(truth.Shown, truth.Correct);
                 Assert.Equal(p.Steps[truth.Step.Value].Equation(truth.Shown), m.Value);

@@ -94,7 +94,7 @@ public class ObjectiveTests
             Assert.Equal(1.0, o.Weights.Alpha.Sum(), 9);
             Assert.All(o.Weights.Mi, x => Assert.True(double.IsFinite(x) && x >= 0));
             Assert.All(o.Weights.Cons, x => Assert.True(x is >= 0 and <= 2));
-            Assert.Equal(3, o.Log["alpha"]!.AsArray().Count);
+            Assert.Equal(3, o.Log.Alpha.Count);
         }
     }
 

@@ -13,7 +13,7 @@ namespace Compact.Tests.Distill;
 /// gives the same ids as the per-segment encoding and expected ids can be written as plain text.</summary>
 public sealed class Qwen3Student : IDisposable
 {
-    public readonly TestUtil.TempDir Dir = new();
+    public TestUtil.TempDir Dir { get; } = new();
     public string Model => Dir["model"];
 
     public Qwen3Student()
@@ -160,7 +160,7 @@ public class ScoreModeTests(Qwen3Student s) : IClassFixture<Qwen3Student>
             st.Model.Dropout.Position = position;
             var o = Objective(m).Run(qb, WeightMode.Compact, withLoss: true);
             o.Loss!.Dispose();
-            Assert.Equal(m.ToString().ToLowerInvariant(), o.Log["score_mode"]!.GetValue<string>());
+            Assert.Equal(m.ToString().ToLowerInvariant(), o.Log.ScoreMode);
             return o.Weights.Alpha;
         }
         double[] Scored(ScoreMode m, long position)

@@ -1,3 +1,4 @@
+using System.Globalization;
 using System.Text;
 using System.Text.Json.Nodes;
 using Compact.Benchmarks;
@@ -13,7 +14,7 @@ public class ResumeTests
     static readonly IReadOnlyList<BenchItem> Items = Real("gsm8k").Take(40).ToList();
 
     /// <summary>Right on even ids, wrong on odd ones, so the results are not all-or-nothing.</summary>
-    static ScriptedAnswerer Half() => new(i => int.Parse(i.Id.Split('/')[1]) % 2 == 0 ? ScriptedAnswerer.GoldText(i) : ScriptedAnswerer.WrongText(i));
+    static ScriptedAnswerer Half() => new(i => int.Parse(i.Id.Split('/')[1], CultureInfo.InvariantCulture) % 2 == 0 ? ScriptedAnswerer.GoldText(i) : ScriptedAnswerer.WrongText(i));
 
     static readonly EvalOptions Batch8 = new() { BatchSize = 8 };
 

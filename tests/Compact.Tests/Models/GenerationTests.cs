@@ -39,7 +39,8 @@ public class GenerationTests
     public void Left_padded_batch_generates_what_each_prompt_generates_alone()
     {
         using var m = TestUtil.TinyModel("qwen3-tiny", seed: 11);
-        int[][] prompts = [[4, 8, 15, 16, 23, 42], [7, 11], [3, 3, 3]];
+        // Prompts are prefilled by length ([7, 11] and [9, 2] together, the others alone), then decoded as one batch.
+        int[][] prompts = [[4, 8, 15, 16, 23, 42], [7, 11], [3, 3, 3], [9, 2]];
         var batch = TextGenerator.Generate(m, prompts, new GenerationOptions { MaxNewTokens = 8 }, Decode, 0);
         for (int i = 0; i < prompts.Length; i++)
         {

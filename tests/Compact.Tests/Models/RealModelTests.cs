@@ -1,3 +1,4 @@
+using System.Globalization;
 using System.Text.Json.Nodes;
 using Compact.IO;
 using Compact.Models;
@@ -28,7 +29,7 @@ public class RealModelTests
         foreach (var (pos, values) in byPosition.AsObject())
         {
             using var expected = Floats(values!);
-            using var actual = logits[0, int.Parse(pos)];
+            using var actual = logits[0, int.Parse(pos, CultureInfo.InvariantCulture)];
             float d = TestUtil.MaxAbsDiff(actual, expected);
             Assert.True(d < tol, $"{what} position {pos}: max |Δlogit| = {d}");
         }

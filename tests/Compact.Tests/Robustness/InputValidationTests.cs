@@ -84,7 +84,7 @@ public class InputValidationTests
         var poisoned = dir["poisoned"];
         using (var m = CausalLM.Load(model))
         {
-            using (torch.no_grad()) m.named_parameters().First(p => p.name.EndsWith("mlp.down_proj.weight")).parameter[0, 0].fill_(float.NaN);
+            using (torch.no_grad()) m.named_parameters().First(p => p.name.EndsWith("mlp.down_proj.weight", StringComparison.Ordinal)).parameter[0, 0].fill_(float.NaN);
             m.Save(poisoned);
         }
         Student.CopyTokenizerFiles(model, poisoned);

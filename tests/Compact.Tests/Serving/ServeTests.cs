@@ -116,7 +116,7 @@ public class ServeTests
         {
             var line = await proc.StandardOutput.ReadLineAsync().WaitAsync(TimeSpan.FromSeconds(60));
             Assert.NotNull(line);
-            var url = line!.Split(' ').First(w => w.StartsWith("http://"));
+            var url = line!.Split(' ').First(w => w.StartsWith("http://", StringComparison.Ordinal));
             var client = new OpenAI.Chat.ChatClient("tiny", new System.ClientModel.ApiKeyCredential("none"), new OpenAI.OpenAIClientOptions { Endpoint = new Uri(url) });
             var done = await client.CompleteChatAsync([new OpenAI.Chat.UserChatMessage("Hi")], new OpenAI.Chat.ChatCompletionOptions { MaxOutputTokenCount = 5, Temperature = 0 });
             Assert.Equal("tiny", done.Value.Model);

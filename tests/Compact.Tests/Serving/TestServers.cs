@@ -17,12 +17,13 @@ public sealed class ScriptedBackend(string id, Func<string, string> reply, TimeS
 {
     public string ModelId => id;
     public int ContextLength => 100_000;
-    public int Calls;
+    int _calls;
+    public int Calls => Volatile.Read(ref _calls);
     public int CountPromptTokens(CompletionRequest request) => 0;
 
     public CompletionResult Complete(CompletionRequest r, Action<string>? onDelta, CancellationToken ct)
     {
-        Interlocked.Increment(ref Calls);
+        Interlocked.Increment(ref _calls);
         if (delay is { } d) Task.Delay(d, ct).Wait(ct);
         var user = r.Messages?.Last(m => m.Role == "user").Content ?? r.Prompt ?? "";
         var text = reply(user);

@@ -1,3 +1,4 @@
+using System.Globalization;
 using System.Text.Json.Nodes;
 using Compact.Answers;
 using Compact.Benchmarks;
@@ -11,7 +12,7 @@ namespace Compact.Tests.Teach;
 public class TeachShapesTests
 {
     static readonly IReadOnlyList<BenchItem> Qs = Enumerable.Range(1, 4)
-        .Select(i => new BenchItem($"q{i}", $"What is {i} plus {i}?", (2 * i).ToString(), AnswerKind.Numeric)).ToList();
+        .Select(i => new BenchItem($"q{i}", $"What is {i} plus {i}?", (2 * i).ToString(CultureInfo.InvariantCulture), AnswerKind.Numeric)).ToList();
 
     static int N(string user) => Qs.Select((q, i) => (q, i)).First(x => user.Contains(x.q.Question)).i + 1;
     static string Think(string user) => $"I need {N(user)} plus {N(user)}. Counting up gives {2 * N(user)}.";

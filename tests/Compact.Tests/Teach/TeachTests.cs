@@ -1,3 +1,4 @@
+using System.Globalization;
 using System.Text.Json.Nodes;
 using Compact.Answers;
 using Compact.Benchmarks;
@@ -14,7 +15,7 @@ namespace Compact.Tests.Teach;
 public class TeachTests
 {
     static readonly IReadOnlyList<BenchItem> Questions = Enumerable.Range(1, 12)
-        .Select(i => new BenchItem($"q{i}", $"What is {i} plus {i}?", (2 * i).ToString(), AnswerKind.Numeric)).ToList();
+        .Select(i => new BenchItem($"q{i}", $"What is {i} plus {i}?", (2 * i).ToString(CultureInfo.InvariantCulture), AnswerKind.Numeric)).ToList();
 
     static string Gold(string prompt)
     {

@@ -256,8 +256,9 @@ internal sealed record ReferenceFixture(IReadOnlyList<ReferenceFixture.Tokenizer
     public sealed record Case(string Text, int[] Ids, int[] WithSpecial, string Decoded, int[]? Sentencepiece);
     public sealed record TokenizerCases(string Key, string? Package, string? Version, string Source, Dictionary<string, string> Sha256, IReadOnlyList<Case> Cases);
 
+    private static readonly JsonSerializerOptions WebJson = new(JsonSerializerDefaults.Web);
     private static readonly Lazy<ReferenceFixture> Cached = new(() =>
-        JsonSerializer.Deserialize<ReferenceFixture>(File.ReadAllText(FixturePath()), new JsonSerializerOptions(JsonSerializerDefaults.Web))!);
+        JsonSerializer.Deserialize<ReferenceFixture>(File.ReadAllText(FixturePath()), WebJson)!);
 
     public static ReferenceFixture Load() => Cached.Value;
 

@@ -1,0 +1,59 @@
+using TorchSharp;
+using static TorchSharp.torch;
+
+namespace Compact.Models;
+
+/// <summary>Parses --device and --dtype, failing early with the fix when the hardware or build lacks them.</summary>
+public static class Devices
+{
+    public static Device Parse(string s)
+    {
+        var v = s.Trim().ToLowerInvariant();
+        if (v == "cpu") return torch.CPU;
+        if (v == "cuda" || v.StartsWith("cuda:", StringComparison.Ordinal))
+        {
+            if (!torch.cuda.is_available())
+                throw new CompactException("--device cuda: no CUDA device is available to this build (TorchSharp-cpu). "
+                    + "On a machine with an NVIDIA GPU, build with `dotnet build -c Release -p:TorchBackend=cuda`, or use --device cpu.");
+            return torch.device(v);
+        }
+        throw new CompactException($"unknown --device '{s}'; use cpu, cuda or cuda:N.");
+    }
+
+    public static ScalarType ParseDType(string s) => CausalLM.ParseDType(s) is { } t && t != ScalarType.Float16
+        ? t
+        : throw new CompactException($"unknown --dtype '{s}'; use float32 or bfloat16.");
+
+    /// <summary>Uses every core for intra-op parallelism on CPU (libtorch's default can be lower in containers), and on
+    /// glibc keeps freed tensor memory in the process instead of returning it to the kernel after every step.</summary>
+    public static void ConfigureThreads()
+    {
+        int n = Environment.ProcessorCount;
+        if (torch.get_num_threads() != n) torch.set_num_threads(n);
+        KeepFreedMemory();
+    }
+
+    static bool _mallocTuned;
+
+    /// <summary>glibc serves large allocations with fresh mmap pages and trims freed heap back to the kernel, so every
+    /// training step page-faults its activations in again (measured: a 0.5B LoRA step 6.5 s → 4.4 s once memory is
+    /// kept). Raising the mmap and trim thresholds keeps the memory for reuse, as the MALLOC_MMAP_THRESHOLD_ and
+    /// MALLOC_TRIM_THRESHOLD_ variables would; other C libraries are left alone.</summary>
+    public static void KeepFreedMemory()
+    {
+        if (_mallocTuned || !OperatingSystem.IsLinux()) return;
+        _mallocTuned = true;
+        try
+        {
+            const int M_TRIM_THRESHOLD = -1, M_MMAP_THRESHOLD = -3;
+            // 32 MiB is the largest mmap threshold glibc accepts; allocations above it still use mmap.
+            // mallopt returns 0 when glibc refuses a setting; then allocation simply keeps glibc's defaults.
+            _ = mallopt(M_MMAP_THRESHOLD, 32 << 20);
+            _ = mallopt(M_TRIM_THRESHOLD, -1);             // read as SIZE_MAX: never trim
+        }
+        catch (Exception e) when (e is DllNotFoundException or EntryPointNotFoundException) { /* not glibc */ }
+    }
+
+    [System.Runtime.InteropServices.DllImport("libc.so.6", EntryPoint = "mallopt")]
+    static extern int mallopt(int param, int value);
+}
