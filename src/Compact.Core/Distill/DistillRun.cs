@@ -22,6 +22,9 @@ public sealed record DistillRunOptions
     public IReadOnlyList<QuestionBranches>? Questions { get; init; }
     /// <summary>Called after every optimizer step (tests watch live tensors with it).</summary>
     public Action<int>? OnStep { get; init; }
+    /// <summary>Called after every optimizer step (and after the engine's checkpoint of that step) with the student being
+    /// trained; the demo exports its learning-curve students from here. Not called by MoT's branch runs.</summary>
+    public Action<int, Student>? AfterStep { get; init; }
     /// <summary>The progress bar's name (default "distill METHOD").</summary>
     public string? Title { get; init; }
     /// <summary>Draws loss.png and teacher_weights.png (null: no charts).</summary>
@@ -47,7 +50,8 @@ public static class DistillRun
         using var student = Student.Load(config.StudentOptions());
         var qs = options.Questions is null ? Prepare(config, student.Chat, log) : Select(config, options.Questions);
         string method = Name(config.Method);
-        var eo = config.EngineOptions(options.OnStep);
+        var afterStep = config.Method == DistillMethod.Mot ? null : options.AfterStep;
+        var eo = config.EngineOptions(afterStep is null ? options.OnStep : s => { options.OnStep?.Invoke(s); afterStep(s, student); });
         if (options.Title is { } title) eo = eo with { Title = title };
         eo = eo with { Charts = options.Charts };
         if (config.Method == DistillMethod.Mot) return RunMot(config, eo, student, qs, log, progress, ct);

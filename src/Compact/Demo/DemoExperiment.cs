@@ -46,7 +46,7 @@ public sealed record WorldFiles(List<Problem> Train, List<Known> Replay, List<Be
 
 /// <summary>Everything a training run of the comparison shares: the scale, the pre-trained student, the problems'
 /// branches and the replay questions.</summary>
-public sealed record DemoContext(DemoOptions Options, DemoScale Scale, string StudentDir, IReadOnlyList<QuestionBranches> Problems,
+public sealed record DemoContext(DemoOptions Options, DemoScale Scale, string StudentDir, string Dataset, IReadOnlyList<QuestionBranches> Problems,
     IReadOnlyList<QuestionBranches> Replay, int MaxNewTokens);
 
 /// <summary>One finished training run: its folder, the exported student and the learning-curve exports by step.</summary>
@@ -59,6 +59,9 @@ public sealed record RunResult(DemoMethod Method, int Seed, string Dir, string O
 /// (final students on every split, learning-curve exports on the in-distribution prefix).</summary>
 public static class DemoExperiment
 {
+    /// <summary>Written in a run folder when its student is trained and exported (DistillRun's summary.json beside it).</summary>
+    const string DoneFile = "demo_run.json";
+
     public static readonly string[] Benches = ["in-distribution", "harder", "facts", "comparisons"];
     public const string CurveBench = "in-distribution-curve";
 
@@ -102,62 +105,56 @@ public static class DemoExperiment
         return longest + 8;
     }
 
-    /// <summary>The one place a method is trained: the engine options and recipe (MoT: its runner) for this method and
-    /// seed, the learning-curve exports, the final export. Resumes: a finished run (summary.json) is returned as it
-    /// is, an interrupted one continues from its checkpoint.</summary>
+    /// <summary>The one place a method is trained: this method's and seed's <see cref="DistillConfig"/>, run by
+    /// <see cref="DistillRun"/> as `compact distill` runs it (same run_config.json schema), with the learning-curve exports.
+    /// Resumes: a finished run (demo_run.json) is returned as it is, an interrupted one continues from its checkpoint.</summary>
     public static RunResult TrainMethod(DemoContext c, DemoMethod m, int seed, TextWriter log, ProgressHost progress, CancellationToken ct)
     {
         var s = c.Scale;
         var dir = Path.Combine(c.Options.Out, "runs", m.Name, $"seed-{seed}");
-        var summaryPath = Path.Combine(dir, "summary.json");
+        var summaryPath = Path.Combine(dir, DoneFile);
         if (File.Exists(summaryPath)) return Read(m, seed, dir, summaryPath);
         long runSeed = c.Options.Seed * 1000 + seed;
         bool mot = m.Method == DistillMethod.Mot;
         // Full fine-tuning (issue 11's measurement); MoT trains and merges LoRA branches, so it runs with LoRA r16 at twice the rate
         // (the issue's measurement: LoRA r16 at 2e-3 learns as full fine-tuning does at 1e-3).
         bool full = s.FullFineTune && !mot;
-        using var student = Student.Load(new StudentOptions
-        {
-            ModelDir = c.StudentDir, Seed = runSeed, Full = full, Lora = new LoraConfig { Rank = 16, Alpha = 32, Dropout = 0.05 },
-        });
-        var problems = m.Teacher is null ? c.Problems : BranchBuilder.ForTeacher(c.Problems, m.Teacher).Where(q => q.K > 0).ToList();
-        var replay = m.Teacher is null ? c.Replay : BranchBuilder.ForTeacher(c.Replay, m.Teacher);
-        var qs = problems.Concat(replay).ToList();
-        var options = new CompactOptions { Fusion = m.Fusion ?? new FusionWeights(), Lambda = m.Method == DistillMethod.Uniform ? 0 : 0.1 };
         int every = Math.Max(1, s.DistillSteps / Math.Max(1, s.CurvePoints));
-        var curve = new List<(int, string)>();
-        var eo = new EngineOptions
+        // Same budget for MoT: DistillRun splits max_steps over the rounds for every teacher's branch, so rounds × teachers
+        // branch runs together take the other methods' step count.
+        int teachers = c.Problems.SelectMany(q => q.Branches.Select(b => b.Teacher)).Distinct().Count();
+        var f = m.Fusion ?? new FusionWeights();
+        var config = new DistillConfig
         {
-            OutDir = dir, MicroBatch = s.Batch, GradAccum = 1, MaxSteps = s.DistillSteps, Seed = runSeed, Resume = true, SaveEvery = every,
-            Title = $"{m.Name} seed {seed}", Charts = Plots.Charts,
-            Optim = new OptimizerOptions { Lr = full ? s.DistillLr : 2 * s.DistillLr, WarmupSteps = Math.Max(1, s.DistillSteps / 20), Schedule = ScheduleKind.Cosine, MinLrRatio = 0.1 },
+            Model = c.StudentDir, Data = c.Dataset, Out = dir, Method = m.Method, Teacher = m.Teacher, Seed = runSeed,
+            MccWeight = 0.1, MotRounds = 2, MinRationales = 1,
+            Lora = full ? null : new LoraConfig { Rank = 16, Alpha = 32, Dropout = 0.05 },
+            Compact = new CompactConfig
+            {
+                BetaMi = f.BetaMi, BetaCons = f.BetaCons, BetaPpl = f.BetaPpl, Tau = f.Tau,
+                Lambda = m.Method == DistillMethod.Uniform ? 0 : 0.1, AnswerSuffix = World.Suffix.Template,
+            },
+            Train = new TrainConfig
+            {
+                BatchSize = s.Batch, GradAccum = 1, Epochs = null, MaxSteps = mot ? Math.Max(1, s.DistillSteps / teachers) : s.DistillSteps,
+                Lr = full ? s.DistillLr : 2 * s.DistillLr, WarmupSteps = Math.Max(1, s.DistillSteps / 20), Schedule = ScheduleKind.Cosine,
+                MinLrRatio = 0.1, Resume = true, SaveEvery = mot ? 0 : every,
+            },
+        };
+        // The problems and the replay share, built once for every method; DistillRun keeps a single teacher's branches.
+        var r = DistillRun.Run(config, TextWriter.Null, progress, ct, new DistillRunOptions
+        {
+            Questions = c.Problems.Concat(c.Replay).ToList(), Title = $"{m.Name} seed {seed}", Charts = Plots.Charts,
             // Learning-curve exports. The engine saves its checkpoint at the same steps just before this call, so an interrupted
             // run can at most miss the export of the step it was killed at (that curve point is then left out, never invented).
-            OnStep = step =>
+            AfterStep = (step, student) =>
             {
                 if (step % every != 0 && step != s.DistillSteps) return;
                 student.ExportFinal(Path.Combine(dir, "curve", $"step-{step}"));
             },
-        };
-        var cfg = new JsonObject { ["demo"] = m.Name, ["method"] = m.Method.ToString().ToLowerInvariant(), ["teacher"] = m.Teacher, ["seed"] = runSeed, ["full"] = full };
-        string result;
-        if (mot)
-        {
-            // Same budget: the rounds × teachers branch runs share the other methods' step count. MoT has no learning curve.
-            int teachers = qs.SelectMany(q => q.Branches.Select(b => b.Teacher)).Distinct().Count();
-            var mo = new MotRunner.Options
-            {
-                OutDir = dir, Rounds = 2, StepsPerBranch = Math.Max(1, s.DistillSteps / (2 * teachers)), Engine = eo with { OnStep = null, SaveEvery = 0 },
-            };
-            result = MotRunner.Run(student, qs, mo, TextWriter.Null, progress, ct);
-        }
-        else
-        {
-            var recipe = new DistillRecipe(student, qs, new CompactObjective(student.Model, student.Tokenizer, options), m.Method, 0.1, runSeed);
-            var sum = Engine.Run(recipe, eo, cfg, TextWriter.Null, progress, ct);
-            if (sum.Stopped) throw new OperationCanceledException();
-            result = student.ExportFinal(dir);
-        }
+        });
+        if (r.Stopped) throw new OperationCanceledException();
+        string result = r.Summary!.Output;
         AtomicFile.WriteAllText(summaryPath, new JsonObject
         {
             ["method"] = m.Name, ["seed"] = seed, ["output"] = Path.GetRelativePath(dir, result),

@@ -39,7 +39,7 @@ public static class DemoRunner
         var truth = DemoTeach.ReadTruth(o.Out);
 
         Stage("4/7 Branches: every rationale with the world's answer format, plus the replay share");
-        var c = new DemoContext(o, scale, studentDir, DemoExperiment.BuildProblems(studentDir, dataset, world.Train),
+        var c = new DemoContext(o, scale, studentDir, dataset, DemoExperiment.BuildProblems(studentDir, dataset, world.Train),
             DemoExperiment.BuildReplay(studentDir, world.Replay), DemoExperiment.MaxNewTokens(studentDir, world));
         log.WriteLine(string.Create(CultureInfo.InvariantCulture,
             $"{c.Problems.Count} problems with {c.Problems.Sum(q => q.K)} branches, {c.Replay.Count} replay questions ({100.0 * c.Replay.Count / (c.Replay.Count + c.Problems.Count):0}% of the questions); eval allows {c.MaxNewTokens} new tokens"));

@@ -62,6 +62,13 @@ public class DemoEndToEndTests
         Assert.True(File.Exists(dir["teach/dataset.jsonl"]) && File.Exists(dir["teach/ground_truth.jsonl"]));
         Assert.True(File.Exists(dir["analysis/shift/shift.json"]) && File.Exists(dir["analysis/mi/mi.json"]));
         Assert.True(File.Exists(dir["eval/results.json"]));
+        // Every method was trained by DistillRun from a DistillConfig, the type `compact distill` writes and reads.
+        foreach (var m in methods.Where(m => m != "base"))
+        {
+            var cfg = Compact.Distill.DistillConfig.Load(dir[$"runs/{m}/seed-1/run_config.json"]);
+            Assert.Equal(Path.Combine(dir.Path, "runs", m, "seed-1"), cfg.Out);
+            Assert.Equal(m.StartsWith("single-", StringComparison.Ordinal) ? m["single-".Length..] : null, cfg.Teacher);
+        }
 
         // A second run resumes: nothing is trained again, and the numbers are the same.
         var again = new StringWriter();
