@@ -17,8 +17,9 @@ namespace Compact.Bench;
 /// (qwen2-small, bytes-only tokenizer), batched vs one question at a time. A random model rarely emits its end-of-turn
 /// token, so nearly every answer runs to --max-new-tokens and both modes do the same decoding work. With bytes-only
 /// tokens the prompts are long (~350 tokens) next to 32 new ones, so prefill dominates there; on CPU a batched prefill
-/// of this attention-bound model is slower per token than one prompt at a time (measured once: 16×400 tokens in one
-/// forward ≈ 550–770 ms, as 16 single forwards ≈ 270 ms), and batching pays only in decoding, hence the 128-token run.
+/// of this attention-bound model used to be slower per token than one prompt at a time (measured once: 16×400 tokens
+/// in one padded forward ≈ 550–770 ms, as 16 single forwards ≈ 270 ms), so generation now prefills prompts apart
+/// (equal lengths together) and batches only the decoding. Target: batched ≥ 2× at both lengths.
 /// Options:
 /// --questions 32, --max-new-tokens 32,128 (one measurement each), --batch-size 16, --repeats 3 (best taken),
 /// --preset qwen2-small, --device cpu, --threads (CPU threads; default all cores: on a shared machine 1 is steadier).</summary>
