@@ -15,6 +15,15 @@ public static class TestUtil
     }
 
     /// <summary>The repository root (the folder holding Compact.slnx).</summary>
+    /// <summary>Runs the command line in-process: exit code, standard output and standard error.</summary>
+    public static (int Code, string Out, string Err) RunCli(params string[] args)
+    {
+        var o = new StringWriter();
+        var e = new StringWriter();
+        int code = Compact.Cli.CompactCli.Run(args, o, e);
+        return (code, o.ToString(), e.ToString());
+    }
+
     public static string RepoRoot()
     {
         var d = new DirectoryInfo(AppContext.BaseDirectory);

@@ -8,13 +8,7 @@ namespace Compact.Tests.Analysis;
 /// <summary>End to end on a tiny model: distill a few steps, then `analyze shift`, `analyze mi` and `report`.</summary>
 public class AnalyzeCliTests
 {
-    static (int Code, string Out, string Err) Run(params string[] args)
-    {
-        var o = new StringWriter();
-        var e = new StringWriter();
-        int code = CompactCli.Run(args, o, e);
-        return (code, o.ToString(), e.ToString());
-    }
+    static (int Code, string Out, string Err) Run(params string[] args) => TestUtil.RunCli(args);
 
     static string Data(TestUtil.TempDir dir)
     {

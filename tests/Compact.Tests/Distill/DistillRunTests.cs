@@ -16,13 +16,7 @@ namespace Compact.Tests.Distill;
 /// distillation run's resume through the command line.</summary>
 public class DistillRunTests
 {
-    static (int Code, string Out, string Err) Run(params string[] args)
-    {
-        var o = new StringWriter();
-        var e = new StringWriter();
-        int code = CompactCli.Run(args, o, e);
-        return (code, o.ToString(), e.ToString());
-    }
+    static (int Code, string Out, string Err) Run(params string[] args) => TestUtil.RunCli(args);
 
     /// <summary>Four questions answered by three teachers (MCC draws pairs out of three).</summary>
     internal static string Data(TestUtil.TempDir dir, int n = 4)

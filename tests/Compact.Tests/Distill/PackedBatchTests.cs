@@ -129,13 +129,7 @@ public class PackedBatchTests
 
 public class TokenBudgetCliTests(Qwen3Student s) : IClassFixture<Qwen3Student>
 {
-    static (int Code, string Out, string Err) Run(params string[] args)
-    {
-        var o = new StringWriter();
-        var e = new StringWriter();
-        int code = CompactCli.Run(args, o, e);
-        return (code, o.ToString(), e.ToString());
-    }
+    static (int Code, string Out, string Err) Run(params string[] args) => TestUtil.RunCli(args);
 
     [Fact]
     public void Distill_packs_questions_by_tokens_and_refuses_a_budget_below_a_question()

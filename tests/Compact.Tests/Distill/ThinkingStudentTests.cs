@@ -102,13 +102,7 @@ public class ThinkingStudentTests(Qwen3Student s) : IClassFixture<Qwen3Student>
             BranchBuilder.AnswerSpanProblem(q, [new("a", e, 1, 3, 4, 5, false), new("b", e, 1, 3, 5, 5, false)]));
     }
 
-    static (int Code, string Out, string Err) Run(params string[] args)
-    {
-        var o = new StringWriter();
-        var e = new StringWriter();
-        int code = CompactCli.Run(args, o, e);
-        return (code, o.ToString(), e.ToString());
-    }
+    static (int Code, string Out, string Err) Run(params string[] args) => TestUtil.RunCli(args);
 
     [Fact]
     public void Distill_and_score_run_on_rationales_with_think_blocks()

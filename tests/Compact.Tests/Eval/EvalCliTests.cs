@@ -9,13 +9,7 @@ namespace Compact.Tests.Eval;
 /// <summary>`compact eval` end to end on a tiny random model (it answers wrongly; the files and numbers are checked).</summary>
 public class EvalCliTests
 {
-    static (int Code, string Out, string Err) Run(params string[] args)
-    {
-        var o = new StringWriter();
-        var e = new StringWriter();
-        int code = CompactCli.Run(args, o, e);
-        return (code, o.ToString(), e.ToString());
-    }
+    static (int Code, string Out, string Err) Run(params string[] args) => TestUtil.RunCli(args);
 
     static readonly string Gsm8k = BenchmarkFiles.PathOf("gsm8k_test.jsonl");
     static readonly string Math500 = BenchmarkFiles.PathOf("math500_test.jsonl");

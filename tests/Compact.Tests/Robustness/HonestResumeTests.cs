@@ -9,13 +9,7 @@ namespace Compact.Tests.Robustness;
 /// steps the weights went through, and a damaged checkpoint falls back to the one before it.</summary>
 public class HonestResumeTests
 {
-    static (int Code, string Out, string Err) Run(params string[] args)
-    {
-        var o = new StringWriter();
-        var e = new StringWriter();
-        int code = CompactCli.Run(args, o, e);
-        return (code, o.ToString(), e.ToString());
-    }
+    static (int Code, string Out, string Err) Run(params string[] args) => TestUtil.RunCli(args);
 
     static string[] Sft(string model, string data, string outDir, params string[] extra) =>
         ["sft", "--model", model, "--data", data, "--out", outDir, .. extra.Contains("--max-steps") ? [] : new[] { "--max-steps", "6" }, "--lr", "5e-3", "--batch-size", "4",

@@ -12,13 +12,7 @@ namespace Compact.Tests.Robustness;
 /// <summary>Bad input is refused before it is used, in one line naming the file, field or flag.</summary>
 public class InputValidationTests
 {
-    static (int Code, string Out, string Err) Run(params string[] args)
-    {
-        var o = new StringWriter();
-        var e = new StringWriter();
-        int code = CompactCli.Run(args, o, e);
-        return (code, o.ToString(), e.ToString());
-    }
+    static (int Code, string Out, string Err) Run(params string[] args) => TestUtil.RunCli(args);
 
     static JsonObject TinyConfig() => Presets.Get("qwen2-tiny").Make(96).ToJson();
 

@@ -7,13 +7,7 @@ namespace Compact.Tests.Robustness;
 /// and taken over from a dead process.</summary>
 public class OutputLockTests
 {
-    static (int Code, string Out, string Err) Run(params string[] args)
-    {
-        var o = new StringWriter();
-        var e = new StringWriter();
-        int code = CompactCli.Run(args, o, e);
-        return (code, o.ToString(), e.ToString());
-    }
+    static (int Code, string Out, string Err) Run(params string[] args) => TestUtil.RunCli(args);
 
     [Fact]
     public void A_second_sft_on_a_held_run_folder_is_refused_naming_the_holders_pid()

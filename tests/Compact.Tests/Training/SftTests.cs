@@ -28,13 +28,7 @@ public class SftTests
         return path;
     }
 
-    static (int Code, string Out, string Err) Run(params string[] args)
-    {
-        var o = new StringWriter();
-        var e = new StringWriter();
-        int code = CompactCli.Run(args, o, e);
-        return (code, o.ToString(), e.ToString());
-    }
+    static (int Code, string Out, string Err) Run(params string[] args) => TestUtil.RunCli(args);
 
     static string[] Sft(string model, string data, string outDir, params string[] extra) =>
         ["sft", "--model", model, "--data", data, "--out", outDir, "--max-steps", "12", "--lr", "5e-3", "--batch-size", "4",
