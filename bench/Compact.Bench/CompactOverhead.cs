@@ -22,17 +22,9 @@ public static class CompactOverhead
         int n = a.Get("questions", 8), repeats = a.Get("repeats", 3), stride = a.Get("exact-stride", 4);
         a.RequireAllUsed();
         Devices.ConfigureThreads();
-        var data = Path.Combine(BenchUtil.SharedBenchmarks(), "committee_svamp_multiteacher_rationales.json");
-        var questions = Teach.DatasetImport.Load(data, "committee").Questions.Where(q => q.Rationales.Count == 3).Take(n).ToList();
-        var tok = ByteLevelBpeTrainer.Train(questions.SelectMany(q => q.Rationales.Select(r => r.Text).Append(q.Question)), 1024).ToTokenizer();
-        var chat = ChatFormat.For(tok);
-        var cfg = Presets.Get(preset).Make(tok.VocabSize);
-        using var m = new CausalLM(cfg, ScalarType.Float32, torch.CPU);
-        m.InitializeRandom(1);
-        using var lora = LoraAdapters.Attach(m, new LoraConfig { Rank = 16 }, 1);
-        m.train();
-        using var opt = torch.optim.AdamW(lora.Parameters(), 1e-4);
-        var qbs = questions.Select(q => BranchBuilder.Build(chat, q, new AnswerSuffix(), 2048, TruncationMode.TruncateStart)).ToList();
+        var questions = MultiTeacherBench.Committee(n);
+        using var bench = MultiTeacherBench.Create(questions, preset);
+        var (tok, m, opt, qbs) = (bench.Tokenizer, bench.Model, bench.Optimizer, bench.Branches);
         long tokens = qbs.Sum(q => q.Branches.Sum(b => b.Length));
 
         double Time(WeightMode mode, CompactOptions o)

@@ -26,8 +26,7 @@ public static class CompactPadding
         int n = a.Get("questions", 8), repeats = a.Get("repeats", 3);
         a.RequireAllUsed();
         Devices.ConfigureThreads();
-        var data = Path.Combine(BenchUtil.SharedBenchmarks(), "committee_svamp_multiteacher_rationales.json");
-        var committee = Teach.DatasetImport.Load(data, "committee").Questions.Where(q => q.Rationales.Count == 3).Take(n).ToList();
+        var committee = MultiTeacherBench.Committee(n);
         var teachers = ScriptedTeacher.All();
         var demo = World.Problems(1, n, 2, 4, "padding").Select(p => new MtQuestion(p.Id, p.Text, p.Answer.ToString(System.Globalization.CultureInfo.InvariantCulture),
             teachers.Select(t => new Rationale(t.ModelId, t.Complete(new CompletionRequest { Messages = [new ChatMessage("user", p.Text)] }, null, default).Text)).ToList())).ToList();
@@ -37,15 +36,8 @@ public static class CompactPadding
         bool wasteOk = true, timeOk = true;
         foreach (var (name, questions) in new[] { ("committee-svamp", committee), ("demo", demo) })
         {
-            var tok = ByteLevelBpeTrainer.Train(questions.SelectMany(q => q.Rationales.Select(r => r.Text).Append(q.Question)), 1024).ToTokenizer();
-            var chat = ChatFormat.For(tok);
-            var cfg = Presets.Get(preset).Make(tok.VocabSize);
-            using var m = new CausalLM(cfg, ScalarType.Float32, torch.CPU);
-            m.InitializeRandom(1);
-            using var lora = LoraAdapters.Attach(m, new LoraConfig { Rank = 16 }, 1);
-            m.train();
-            using var opt = torch.optim.AdamW(lora.Parameters(), 1e-4);
-            var qbs = questions.Select(q => BranchBuilder.Build(chat, q, new AnswerSuffix(), 2048, TruncationMode.TruncateStart)).ToList();
+            using var bench = MultiTeacherBench.Create(questions, preset);
+            var (tok, m, opt, qbs) = (bench.Tokenizer, bench.Model, bench.Optimizer, bench.Branches);
             var lengths = qbs.SelectMany(q => q.Branches.Select(b => b.Length)).ToList();
             Console.WriteLine($"compact-padding: {name}, {preset}, {qbs.Count} questions × {qbs[0].K} teachers; branch lengths {lengths.Min()}–{lengths.Max()} tokens (mean {lengths.Average():0})");
             foreach (int per in new[] { 1, 4, 8 })
