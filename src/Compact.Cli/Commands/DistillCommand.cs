@@ -89,18 +89,11 @@ public static class DistillCommand
         return c;
     }
 
-    public static DistillMethod ParseMethod(string s) => DistillRun.ParseMethod(s);
-
-    /// <summary>See <see cref="DistillRun.Prepare(string, ChatFormat, AnswerSuffix, int, TruncationMode, bool, string?, string?, TextWriter, bool, int)"/>.</summary>
-    public static List<QuestionBranches> Prepare(string data, ChatFormat chat, AnswerSuffix suffix, int maxSeqLen, TruncationMode mode, bool skipBad,
-        string? system, string? onlyTeacher, TextWriter output, bool referenceCode = false, int minRationales = 1) =>
-        DistillRun.Prepare(data, chat, suffix, maxSeqLen, mode, skipBad, system, onlyTeacher, output, referenceCode, minRationales);
-
     /// <summary>The command line as one typed run configuration. The direct-average baseline has no consistency term
     /// unless --lambda is given explicitly.</summary>
     public static DistillConfig Config(ParseResult p)
     {
-        var method = ParseMethod(p.GetValue(Method)!);
+        var method = DistillRun.ParseMethod(p.GetValue(Method)!);
         double? lambda = method == DistillMethod.Uniform && p.GetResult(C.Lambda) is not { Implicit: false } ? 0 : null;
         var so = T.Student(p, p.GetValue(Model)!);
         return new DistillConfig

@@ -25,12 +25,12 @@ public class ReviewDefectTests
             Line("q3", "7", ("a", "2+5 is 7"), ("b", "two plus five is 7"), ("c", "7")));
         var chat = ChatFormat.For(ByteLevelBpeTrainer.BytesOnly().ToTokenizer());
         var w = new StringWriter();
-        var two = DistillCommand.Prepare(dir["d.jsonl"], chat, new AnswerSuffix(), 512, TruncationMode.TruncateStart, false, null, null, w, minRationales: 2);
+        var two = DistillRun.Prepare(dir["d.jsonl"], chat, new AnswerSuffix(), 512, TruncationMode.TruncateStart, false, null, null, w, minRationales: 2);
         Assert.Equal(["q1", "q3"], two.Select(b => b.Question.Id));
         Assert.Contains("1 with fewer than 2 usable rationales (--min-rationales)", w.ToString());
-        Assert.Equal(3, DistillCommand.Prepare(dir["d.jsonl"], chat, new AnswerSuffix(), 512, TruncationMode.TruncateStart, false, null, null, w, minRationales: 1).Count);
+        Assert.Equal(3, DistillRun.Prepare(dir["d.jsonl"], chat, new AnswerSuffix(), 512, TruncationMode.TruncateStart, false, null, null, w, minRationales: 1).Count);
         var ex = Assert.Throws<CompactException>(() =>
-            DistillCommand.Prepare(dir["d.jsonl"], chat, new AnswerSuffix(), 512, TruncationMode.TruncateStart, false, null, null, w, minRationales: 4));
+            DistillRun.Prepare(dir["d.jsonl"], chat, new AnswerSuffix(), 512, TruncationMode.TruncateStart, false, null, null, w, minRationales: 4));
         Assert.Contains("no question has 4 usable rationales; lower --min-rationales", ex.Message);
     }
 
