@@ -143,7 +143,8 @@ class Config:
                 "full_attention" if (i + 1) % pattern == 0 else "sliding_attention" for i in range(self.layers)]
             self.local_scaling = None
             self.final_softcap = d.get("final_logit_softcapping")
-            self.attn_softcap = d.get("attn_logit_softcapping")
+            # Not applied: transformers' Gemma3Attention never uses attn_logit_softcapping (Gemma 2's did).
+            self.attn_softcap = None
         else:
             # Mistral: every layer slides when sliding_window is set; Qwen2/Qwen3: layers from max_window_layers on,
             # when use_sliding_window. Their sliding layers use the same RoPE as the others.

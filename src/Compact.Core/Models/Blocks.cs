@@ -250,12 +250,11 @@ public sealed class Attention : nn.Module
     public RMSNorm? q_norm, k_norm;
     readonly int _heads, _kvHeads, _headDim, _layer;
     readonly double _scale;
-    readonly double? _softcap;
 
     public Attention(ModelConfig c, int layer, ScalarType dtype, Device device) : base("Attention")
     {
         _heads = c.NumHeads; _kvHeads = c.NumKvHeads; _headDim = c.HeadDim; _layer = layer;
-        _scale = c.AttentionScale; _softcap = c.AttnLogitSoftcap;
+        _scale = c.AttentionScale;
         q_proj = new Linear(c.HiddenSize, c.QueryWidth, c.QkvBias, dtype, device);
         k_proj = new Linear(c.HiddenSize, c.KvWidth, c.QkvBias, dtype, device);
         v_proj = new Linear(c.HiddenSize, c.KvWidth, c.QkvBias, dtype, device);
@@ -298,7 +297,7 @@ public sealed class Attention : nn.Module
     }
 
     Tensor Attend(Tensor q, Tensor k, Tensor v, Tensor? mask, bool causal) =>
-        _softcap is null && Math.Abs(_scale * Math.Sqrt(_headDim) - 1) < 1e-12
+        Math.Abs(_scale * Math.Sqrt(_headDim) - 1) < 1e-12
             ? F.scaled_dot_product_attention(q, k, v, mask, 0.0, causal)                // (B, H, T, D)
             : Explicit(q, k, v, mask, causal);
 
@@ -333,12 +332,11 @@ public sealed class Attention : nn.Module
         return rows.Count == 1 ? rows[0] : torch.cat(rows, 0);
     }
 
-    /// <summary>softmax(cap·tanh(q·kᵀ·scale / cap) + mask)·v with the softmax in float32 (HF eager attention), for a
-    /// scale other than head_dim^−½ or a soft-cap. q (B, H, T, D), k/v (B, H, S, D) → (B, H, T, D).</summary>
+    /// <summary>softmax(q·kᵀ·scale + mask)·v with the softmax in float32 (HF eager attention), for a scale other than
+    /// head_dim^−½. q (B, H, T, D), k/v (B, H, S, D) → (B, H, T, D).</summary>
     Tensor Explicit(Tensor q, Tensor k, Tensor v, Tensor? mask, bool causal)
     {
         var s = q.matmul(k.transpose(-1, -2)).mul(_scale);                           // (B, H, T, S)
-        if (_softcap is { } cap) s = s.div(cap).tanh_().mul_(cap);
         s = s.to(ScalarType.Float32);
         mask ??= causal ? CausalLM.CausalMask(q.shape[2], k.shape[2] - q.shape[2], q.device) : null;
         if (mask is not null) s = s.masked_fill(mask.logical_not(), double.NegativeInfinity);

@@ -71,7 +71,9 @@ public sealed record ModelConfig
     public RopeScaling? RopeLocalScaling { get; init; }
     /// <summary>Final logits become cap·tanh(logits/cap) when set.</summary>
     public double? FinalLogitSoftcap { get; init; }
-    /// <summary>Attention scores become cap·tanh(scores/cap) when set.</summary>
+    /// <summary>Gemma 3's attn_logit_softcapping, read and written back but never applied: transformers' Gemma 3
+    /// attention does not use it (only Gemma 2's did; transformers 5.17 checked in Fixtures/hf/gemma3, which sets 3.0),
+    /// and released Gemma 3 configs set it null.</summary>
     public double? AttnLogitSoftcap { get; init; }
 
     public LayerKind KindOf(int layer) => LayerTypes.Count == 0 ? LayerKind.FullAttention : LayerTypes[layer];
@@ -96,6 +98,7 @@ public sealed record ModelConfig
         JsonObject o;
         try { o = JsonNode.Parse(json) as JsonObject ?? throw new CompactException($"{source}: must be a JSON object."); }
         catch (JsonException e) { throw new CompactException($"{source}: not valid JSON ({e.Message})."); }
+        o = RopeParameters.ToLegacy(o, source);
         ModelConfigValidation.CheckRaw(o, source);
 
         string arch = o["architectures"] is JsonArray a && a.Count > 0 ? a[0]!.GetValue<string>() : ArchFromModelType(o["model_type"]?.GetValue<string>());

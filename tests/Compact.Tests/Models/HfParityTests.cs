@@ -6,7 +6,7 @@ using static TorchSharp.torch;
 
 namespace Compact.Tests.Models;
 
-/// <summary>Logits parity with Hugging Face transformers on tiny random Qwen2 / Llama 3 / Qwen3 / Gemma 3 /
+/// <summary>Logits parity with Hugging Face transformers on tiny random Qwen2 / Llama 3 / Qwen3 / Gemma 3 / Mistral /
 /// sentencepiece-Llama checkpoints made by scripts/make_hf_fixtures.py (run where torch and transformers are installed,
 /// e.g. the GPU machine: `python3 scripts/make_hf_fixtures.py tests/Compact.Tests/Fixtures/hf`).</summary>
 public class HfParityTests
@@ -27,27 +27,21 @@ public class HfParityTests
         return torch.tensor(a.SelectMany(r => r!.AsArray().Select(x => x!.GetValue<long>())).ToArray(), [a.Count, a[0]!.AsArray().Count]);
     }
 
-    /// <summary>Runs against the transformers fixtures when a GPU session has committed them (Fixtures/hf/NAME),
-    /// else against the independent reference fixtures of the same family (ReferenceParityTests), so that this
-    /// test is never skipped.</summary>
+    static JsonNode Reference(string dir) => JsonNode.Parse(File.ReadAllText(Path.Combine(dir, "reference.json")))!;
+
+    /// <summary>Fixtures made by transformers 5.17 (torch 2.11) on the GPU machine: their config.json files use
+    /// transformers 5's rope_parameters, so this also checks that such configs load with the right RoPE.</summary>
     [Theory]
-    [InlineData("qwen2", "qwen2")]
-    [InlineData("llama", "llama3")]
-    [InlineData("qwen3", "qwen3")]
-    [InlineData("gemma3", "gemma3")]
-    [InlineData("spllama", null)]
-    public void Logits_match_transformers(string name, string? referenceCase)
+    [InlineData("qwen2")]
+    [InlineData("llama")]
+    [InlineData("qwen3")]
+    [InlineData("gemma3")]
+    [InlineData("mistral")]
+    [InlineData("spllama")]
+    public void Logits_match_transformers(string name)
     {
         var dir = FixtureDir(name);
-        if (!File.Exists(Path.Combine(dir, "reference.json")))
-        {
-            if (referenceCase is null)
-                new RealModelTests().TinyStories_656K_loads_as_it_is_and_matches_the_reference("f32");   // the sentencepiece Llama
-            else
-                new ReferenceParityTests().Tiny_checkpoints_match_the_reference(referenceCase, "f32");
-            return;
-        }
-        var r = JsonNode.Parse(File.ReadAllText(Path.Combine(dir, "reference.json")))!;
+        var r = Reference(dir);
         using var m = CausalLM.Load(dir);
         m.eval();
         using var _ = torch.no_grad();
@@ -70,5 +64,58 @@ public class HfParityTests
         var want = r["greedy_ids"]!.AsArray().Select(x => x!.GetValue<int>()).ToList();
         var got = TextGenerator.Generate(m, [prompt], new GenerationOptions { MaxNewTokens = want.Count }, x => "", 0)[0].NewIds;
         Assert.Equal(want, got);
+    }
+
+    /// <summary>A LoRA adapter written by PEFT 0.21 (r 4, alpha 8, every linear layer, random non-zero B) loads onto
+    /// the base model and gives the logits PEFT computed with it.</summary>
+    [Theory]
+    [InlineData("qwen2")]
+    [InlineData("llama")]
+    public void Peft_adapter_logits_match(string name)
+    {
+        var dir = FixtureDir(name);
+        var r = Reference(dir)["adapter"]!;
+        using var m = CausalLM.Load(dir);
+        m.eval();
+        using var adapters = Compact.Training.LoraAdapters.Load(m, Path.Combine(dir, "adapter"));
+        using var _ = torch.no_grad();
+        using var ids = Ids(r["input_ids"]!);
+        using var o = m.Forward(ids);
+        using var logits = m.Logits(o.Hidden);
+        using var expected = Tensor3(r["logits"]!);
+        Assert.True(TestUtil.MaxAbsDiff(logits, expected) < 1e-4f, $"max |Δ| = {TestUtil.MaxAbsDiff(logits, expected)}");
+        using var plain = CausalLM.Load(dir);
+        using var po = plain.Forward(ids);
+        using var baseLogits = plain.Logits(po.Hidden);
+        Assert.True(TestUtil.MaxAbsDiff(baseLogits, expected) > 1e-2f, "the adapter must change the logits for this check to mean anything");
+    }
+
+    /// <summary>The real TinyStories-656K (sentencepiece-BPE Llama, ../shared/models): transformers' tokenizer ids for
+    /// three texts, its logits on the first and its greedy continuation.</summary>
+    [Fact]
+    public void TinyStories_matches_transformers()
+    {
+        var r = Reference(FixtureDir("tinystories656k"));
+        var src = RealModelTests.SharedModel("TinyStories-656K");
+        var tok = Compact.Tokenization.HfTokenizer.Load(src);
+        var texts = r["texts"]!.AsArray().Select(x => x!.GetValue<string>()).ToList();
+        var ids = r["ids"]!.AsArray().Select(a => a!.AsArray().Select(x => x!.GetValue<int>()).ToList()).ToList();
+        for (int i = 0; i < texts.Count; i++)
+            Assert.Equal(ids[i], tok.Encode(texts[i], addSpecialTokens: true));
+
+        using var m = CausalLM.Load(src);
+        m.eval();
+        using var _ = torch.no_grad();
+        using var input = torch.tensor(ids[0].Select(x => (long)x).ToArray(), [1, ids[0].Count]);
+        using var o = m.Forward(input);
+        using var logits = m.Logits(o.Hidden);
+        var want = r["logits"]!.AsArray();
+        using var expected = torch.tensor(want.SelectMany(row => row!.AsArray().Select(x => x!.GetValue<float>())).ToArray(),
+            [1, want.Count, want[0]!.AsArray().Count]);
+        Assert.True(TestUtil.MaxAbsDiff(logits, expected) < 1e-4f, $"max |Δ| = {TestUtil.MaxAbsDiff(logits, expected)}");
+
+        var greedy = r["greedy_ids"]!.AsArray().Select(x => x!.GetValue<int>()).ToList();
+        var got = TextGenerator.Generate(m, [ids[0].ToArray()], new GenerationOptions { MaxNewTokens = greedy.Count }, x => "", 0)[0].NewIds;
+        Assert.Equal(greedy, got);
     }
 }
