@@ -234,7 +234,8 @@ public readonly record struct Segment(int Row, int Start, int Length);
 
 /// <summary>Per-forward inputs shared by every layer. Sliding (Gemma 3) holds the rotary tables and mask of the
 /// sliding-window layers; full-attention layers use the outer fields. Segments (packed rows): attention runs causally
-/// within each segment only, Window (sliding layers) bounding it further; no mask tensor.</summary>
+/// within each segment only, Window (sliding layers) bounding it further: through Mask, block-diagonal, when the row is
+/// short enough (<see cref="CausalLM.BlockMaskMaxLength"/>), else segment by segment without a mask tensor.</summary>
 public sealed record AttentionContext(Tensor Cos, Tensor Sin, Tensor? Mask, bool Causal, KvCache? Cache, AttentionContext? Sliding = null)
 {
     public IReadOnlyList<Segment>? Segments { get; init; }
@@ -291,7 +292,8 @@ public sealed class Attention : nn.Module
         int g = _heads / _kvHeads;
         var kk = RepeatKv(k, g);                                         // (B, H, S, D)
         var vv = RepeatKv(v, g);
-        Tensor o = ctx.Segments is { } segs ? Packed(q, kk, vv, segs, ctx.Window) : Attend(q, kk, vv, ctx.Mask, ctx.Causal);   // (B, H, T, D)
+        Tensor o = ctx.Segments is { } segs && ctx.Mask is null ? Packed(q, kk, vv, segs, ctx.Window)
+            : Attend(q, kk, vv, ctx.Mask, ctx.Causal);                                            // (B, H, T, D)
         o = o.transpose(1, 2).reshape(b, t, _heads * _headDim);          // (B, T, H·D)
         return o_proj.forward(o).MoveToOuterDisposeScope();
     }

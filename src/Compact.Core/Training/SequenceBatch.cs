@@ -37,8 +37,7 @@ public enum BatchLayout
     /// <summary>One sequence per row, right-padded to the longest.</summary>
     Padded,
     /// <summary>Sequences back to back in as few rows as fit (by default one), each with positions from 0 and
-    /// attention inside itself only (block-diagonal causal attention, computed segment by segment), so that no
-    /// position and no attention score is spent on padding.</summary>
+    /// attention inside itself only (block-diagonal causal attention), so that no position is spent on padding.</summary>
     Packed,
 }
 

@@ -32,14 +32,19 @@ public class PackedBatchTests
     }
 
     [Theory]
-    [InlineData("qwen2-tiny")]
-    [InlineData("gemma3-tiny")]      // a sliding-window layer (window 16) inside sequences longer than the window
-    [InlineData("mistral-tiny")]
-    public void A_packed_row_gives_each_sequence_the_hidden_states_it_has_alone(string preset)
+    [InlineData("qwen2-tiny", false)]
+    [InlineData("gemma3-tiny", false)]      // a sliding-window layer (window 16) inside sequences longer than the window
+    [InlineData("mistral-tiny", false)]
+    // A row longer than CausalLM.BlockMaskMaxLength: attention segment by segment instead of one block-diagonal mask.
+    [InlineData("qwen2-tiny", true)]
+    [InlineData("gemma3-tiny", true)]
+    public void A_packed_row_gives_each_sequence_the_hidden_states_it_has_alone(string preset, bool longRow)
     {
         using var m = TestUtil.TinyModel(preset, 96, seed: 4);
         m.eval();
-        var seqs = new[] { 23, 5, 40, 1 }.Select((n, s) => (IReadOnlyList<int>)Enumerable.Range(0, n).Select(j => (7 * j + 13 * s) % 96).ToList()).ToList();
+        var lengths = longRow ? new[] { 1100, 5, 1000, 1 } : new[] { 23, 5, 40, 1 };
+        Assert.Equal(longRow, lengths.Sum() > CausalLM.BlockMaskMaxLength);
+        var seqs = lengths.Select((n, s) => (IReadOnlyList<int>)Enumerable.Range(0, n).Select(j => (7 * j + 13 * s) % 96).ToList()).ToList();
         using var b = SequenceBatch.Create(BatchLayout.Packed, seqs, seqs.Select(q => new bool[q.Count]).ToList(), 0, torch.CPU);
         Assert.Equal(1, b.Rows);
         using var _ = torch.no_grad();
