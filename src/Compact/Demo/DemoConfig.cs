@@ -43,8 +43,8 @@ public sealed record DemoScale
 
     public static readonly DemoScale Full = new()
     {
-        Name = "full", TrainProblems = 2000, ReplayQuestions = 1000, TestItems = 300, CurveItems = 100, CurvePoints = 4,
-        PretrainMaxSteps = 600, PretrainEvalEvery = 50, DistillSteps = 600, Seeds = 2,
+        Name = "full", TrainProblems = 2000, ReplayQuestions = 150, TestItems = 300, CurveItems = 100, CurvePoints = 4,
+        PretrainMaxSteps = 2000, PretrainEvalEvery = 50, DistillSteps = 600, Seeds = 2,
     };
 
     public static readonly DemoScale Quick = new()
