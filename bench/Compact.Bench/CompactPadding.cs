@@ -48,6 +48,7 @@ public static class CompactPadding
                 // taken between timings of the same rounds.
                 var paddedObj = new CompactObjective(m, tok, new CompactOptions { Layout = BatchLayout.Padded });
                 var packedObj = new CompactObjective(m, tok, new CompactOptions { Layout = BatchLayout.Packed });
+                var sharedObj = new CompactObjective(m, tok, new CompactOptions { Layout = BatchLayout.Shared });
                 double Step(Action<IReadOnlyList<QuestionBranches>> f)
                 {
                     var sw = Stopwatch.StartNew();
@@ -60,11 +61,12 @@ public static class CompactPadding
                     }
                     return sw.Elapsed.TotalSeconds;
                 }
-                double tPadded = double.MaxValue, tPacked = double.MaxValue, tSft = double.MaxValue;
+                double tPadded = double.MaxValue, tPacked = double.MaxValue, tSft = double.MaxValue, tShared = double.MaxValue;
                 for (int r = 0; r <= repeats; r++)
                 {
                     double x = Step(g => paddedObj.RunMany(g, WeightMode.Compact, withLoss: true).Loss!.backward());
                     double y = Step(g => packedObj.RunMany(g, WeightMode.Compact, withLoss: true).Loss!.backward());
+                    double w = Step(g => sharedObj.RunMany(g, WeightMode.Compact, withLoss: true).Loss!.backward());
                     // SFT over the same real tokens: the same packed batch, mean NLL only, backward, step.
                     double z = Step(g =>
                     {
@@ -75,19 +77,20 @@ public static class CompactPadding
                         lp.Nll.mean().backward();
                     });
                     if (r == 0) continue;                                                      // warm-up round
-                    tPadded = Math.Min(tPadded, x); tPacked = Math.Min(tPacked, y); tSft = Math.Min(tSft, z);
+                    tPadded = Math.Min(tPadded, x); tPacked = Math.Min(tPacked, y); tSft = Math.Min(tSft, z); tShared = Math.Min(tShared, w);
                 }
-                foreach (var layout in new[] { BatchLayout.Padded, BatchLayout.Packed })
+                foreach (var layout in new[] { BatchLayout.Padded, BatchLayout.Packed, BatchLayout.Shared })
                 {
                     long slots = 0, real = 0;
                     foreach (var g in groups)
                     {
                         var all = g.SelectMany(q => q.Branches).ToList();
-                        using var b = SequenceBatch.Create(layout, all.Select(x => x.Encoded.Ids).ToList(), all.Select(x => x.Encoded.IsTarget).ToList(), tok.PadId, m.Device);
+                        using var b = SequenceBatch.Create(layout, all.Select(x => x.Encoded.Ids).ToList(), all.Select(x => x.Encoded.IsTarget).ToList(), tok.PadId, m.Device,
+                            groups: g.SelectMany((q, i) => Enumerable.Repeat(i, q.K)).ToList());
                         slots += b.SlotTokens; real += b.RealTokens;
                     }
                     string key = layout.ToString().ToLowerInvariant();
-                    double s = layout == BatchLayout.Padded ? tPadded : tPacked;
+                    double s = layout switch { BatchLayout.Padded => tPadded, BatchLayout.Packed => tPacked, _ => tShared };
                     row[$"{key}_tokens_per_real_token"] = Math.Round((double)slots / real, 3);
                     row[$"{key}_padding_waste"] = Math.Round(1 - (double)real / slots, 3);
                     row[$"{key}_step_ms_per_question"] = Math.Round(1000 * s / qbs.Count, 2);
@@ -98,9 +101,11 @@ public static class CompactPadding
                 row["packed_over_sft"] = Math.Round(tPacked / tSft, 3);
                 timeOk &= tPacked <= 1.1 * tSft;
                 row["packed_speedup"] = Math.Round(row["padded_step_ms_per_question"]!.GetValue<double>() / row["packed_step_ms_per_question"]!.GetValue<double>(), 3);
+                row["shared_over_packed"] = Math.Round(tShared / tPacked, 3);
                 Console.WriteLine($"  {per} question(s)/micro-batch: padded {row["padded_tokens_per_real_token"]}× tokens, {row["padded_step_ms_per_question"]} ms/question; "
                     + $"packed {row["packed_tokens_per_real_token"]}× tokens (waste {100 * row["packed_padding_waste"]!.GetValue<double>():0.0}%, target ≤ 5%), {row["packed_step_ms_per_question"]} ms/question "
-                    + $"= {row["packed_over_sft"]}× SFT over the same tokens ({sftMs:0.0} ms; target ≤ 1.1×); packed {row["packed_speedup"]}× faster than padded");
+                    + $"= {row["packed_over_sft"]}× SFT over the same tokens ({sftMs:0.0} ms; target ≤ 1.1×); packed {row["packed_speedup"]}× faster than padded; "
+                    + $"shared prompts {row["shared_tokens_per_real_token"]}× tokens, {row["shared_step_ms_per_question"]} ms/question = {row["shared_over_packed"]}× packed");
                 rows.Add(row);
             }
         }

@@ -25,7 +25,7 @@ public sealed class CompactFlags
     public Option<bool> NoPpl { get; } = new("--no-ppl") { Description = "Ablation: drop the difficulty term." };
     public Option<string> Suffix { get; } = new("--answer-suffix") { Description = "Text every target ends with; {answer} is the gold answer.", DefaultValueFactory = _ => AnswerSuffix.Default };
 
-    public Option<string> BatchLayout { get; } = new("--batch-layout") { Description = "How a step's branches are laid out: packed (back to back, positions restarting, no compute on padding) or padded (one per row); the same math. --reference-code always pads.", DefaultValueFactory = _ => "packed" };
+    public Option<string> BatchLayout { get; } = new("--batch-layout") { Description = "How a step's branches are laid out: packed (back to back, positions restarting, no compute on padding), shared (packed, and the K branches of a question compute their common prompt once) or padded (one per row); the same math. --reference-code always pads.", DefaultValueFactory = _ => "shared" };
     public Option[] All => [BetaMi, BetaCons, BetaPpl, Tau, Lambda, Estimator, ExactStride, Thinking, ReferenceCode, ScoreMode, NoMi, NoCons, NoPpl, Suffix, BatchLayout];
 
     /// <summary>The flags `score` takes: all but --lambda (scores and weights do not depend on the loss).</summary>

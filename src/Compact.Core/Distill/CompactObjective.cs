@@ -31,15 +31,17 @@ public sealed record CompactOptions
     /// <summary>Consistency pairs with α_iα_j below this are skipped.</summary>
     public double PairThreshold { get; init; } = 1e-4;
     public ScoreMode ScoreMode { get; init; } = ScoreMode.Train;
-    /// <summary>How a step's branches are laid out: packed (default, no compute on padding) or padded; the math is the
-    /// same. --reference-code and the reference estimator always pad (they read padding positions).</summary>
-    public BatchLayout Layout { get; init; } = BatchLayout.Packed;
+    /// <summary>How a step's branches are laid out: shared (default: packed, each question's common prompt computed once),
+    /// packed (no compute on padding) or padded; the math is the same. --reference-code and the reference estimator
+    /// always pad (they read padding positions).</summary>
+    public BatchLayout Layout { get; init; } = BatchLayout.Shared;
 
     public static BatchLayout ParseLayout(string s) => s.ToLowerInvariant() switch
     {
         "packed" => BatchLayout.Packed,
         "padded" => BatchLayout.Padded,
-        _ => throw new CompactException($"unknown --batch-layout '{s}'; use packed or padded."),
+        "shared" => BatchLayout.Shared,
+        _ => throw new CompactException($"unknown --batch-layout '{s}'; use packed, shared or padded."),
     };
 
     public static ScoreMode ParseScoreMode(string s) => s.ToLowerInvariant() switch
@@ -189,15 +191,15 @@ public sealed class CompactObjective(CausalLM model, HfTokenizer tokenizer, Comp
         return (cons is null ? sft : sft.add(cons), sft, cons);
     }
 
-    /// <summary>The batch of the questions' branches, in order: packed (all in one row, attention inside each branch),
-    /// or padded with
+    /// <summary>The batch of the questions' branches, in order: shared or packed (all in one row, attention inside each
+    /// branch and, shared, the question's prompt laid once), or padded with
     /// --reference-code or the reference estimator (whose MI and KL read padding positions).</summary>
     SequenceBatch Layout(IReadOnlyList<QuestionBranches> qs)
     {
         var all = qs.SelectMany(q => q.Branches).ToList();
         var layout = options.ReferenceCode || options.Estimator == MiEstimator.Reference ? BatchLayout.Padded : options.Layout;
         return SequenceBatch.Create(layout, all.Select(b => b.Encoded.Ids).ToList(), all.Select(b => b.Encoded.IsTarget).ToList(),
-            tokenizer.PadId, model.Device);
+            tokenizer.PadId, model.Device, groups: qs.SelectMany((q, i) => Enumerable.Repeat(i, q.K)).ToList());
     }
 
     /// <summary>Every question's scores and weights from one pass over the batch (hidden states and target

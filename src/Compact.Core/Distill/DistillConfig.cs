@@ -173,7 +173,7 @@ public sealed record CompactConfig
     [JsonPropertyName("score_mode")] public ScoreMode ScoreMode { get; init; } = ScoreMode.Train;
     [JsonPropertyName("answer_suffix")] public string AnswerSuffix { get; init; } = Distill.AnswerSuffix.Default;
     /// <summary>How a step's branches are laid out: packed (back to back, no compute on padding) or padded; the same math.</summary>
-    [JsonPropertyName("batch_layout")] public BatchLayout Layout { get; init; } = BatchLayout.Packed;
+    [JsonPropertyName("batch_layout")] public BatchLayout Layout { get; init; } = BatchLayout.Shared;
 
     public FusionWeights Fusion => new(BetaMi, BetaCons, BetaPpl, Tau);
 

@@ -230,12 +230,14 @@ public sealed class MLP : nn.Module<Tensor, Tensor>
 }
 
 /// <summary>One sequence of a packed row: columns Start … Start + Length − 1 of row Row.</summary>
-public readonly record struct Segment(int Row, int Start, int Length);
+/// <summary>A sequence's columns Start … Start+Length−1 of a packed row, at positions Offset, Offset+1, …; Prefix: the
+/// index of the segment holding its shared prefix (which it also attends to), −1 for none.</summary>
+public readonly record struct Segment(int Row, int Start, int Length, int Offset = 0, int Prefix = -1);
 
 /// <summary>Per-forward inputs shared by every layer. Sliding (Gemma 3) holds the rotary tables and mask of the
 /// sliding-window layers; full-attention layers use the outer fields. Segments (packed rows): attention runs causally
-/// within each segment only, Window (sliding layers) bounding it further: through Mask, block-diagonal, when the row is
-/// short enough (<see cref="CausalLM.BlockMaskMaxLength"/>), else segment by segment without a mask tensor.</summary>
+/// within each segment (and the shared prefix it continues) only, Window (sliding layers) bounding it further, segment
+/// by segment.</summary>
 public sealed record AttentionContext(Tensor Cos, Tensor Sin, Tensor? Mask, bool Causal, KvCache? Cache, AttentionContext? Sliding = null)
 {
     public IReadOnlyList<Segment>? Segments { get; init; }
@@ -292,8 +294,7 @@ public sealed class Attention : nn.Module
         int g = _heads / _kvHeads;
         var kk = RepeatKv(k, g);                                         // (B, H, S, D)
         var vv = RepeatKv(v, g);
-        Tensor o = ctx.Segments is { } segs && ctx.Mask is null ? Packed(q, kk, vv, segs, ctx.Window)
-            : Attend(q, kk, vv, ctx.Mask, ctx.Causal);                                            // (B, H, T, D)
+        Tensor o = ctx.Segments is { } segs ? Packed(q, kk, vv, segs, ctx.Window) : Attend(q, kk, vv, ctx.Mask, ctx.Causal);   // (B, H, T, D)
         o = o.transpose(1, 2).reshape(b, t, _heads * _headDim);          // (B, T, H·D)
         return o_proj.forward(o).MoveToOuterDisposeScope();
     }
@@ -303,9 +304,10 @@ public sealed class Attention : nn.Module
             ? F.scaled_dot_product_attention(q, k, v, mask, 0.0, causal)                // (B, H, T, D)
             : Explicit(q, k, v, mask, causal);
 
-    /// <summary>Packed rows: each segment attends causally to itself alone (within Window for sliding layers), so
-    /// no score is computed across sequences or on padding; the outputs are laid back in place, zeros on padding.
-    /// q/k/v (B, H, T, D) → (B, H, T, D).</summary>
+    /// <summary>Packed rows: each segment attends causally to itself alone (within Window for sliding layers) or, when
+    /// it continues a shared prefix (Segment.Prefix), to that prefix's keys and then its own, so no score is computed
+    /// across sequences or on padding; the outputs are laid back in place, zeros on padding. q/k/v (B, H, T, D) →
+    /// (B, H, T, D).</summary>
     Tensor Packed(Tensor q, Tensor k, Tensor v, IReadOnlyList<Segment> segments, int? window)
     {
         long b = q.shape[0], h = q.shape[1], t = q.shape[2], d = q.shape[3];
@@ -317,15 +319,19 @@ public sealed class Attention : nn.Module
             foreach (var sg in segments.Where(x => x.Row == r).OrderBy(x => x.Start))
             {
                 if (sg.Start > at) parts.Add(torch.zeros([1, h, sg.Start - at, d], dtype: q.dtype, device: q.device));
-                Tensor Cut(Tensor x) => x.narrow(0, r, 1).narrow(2, sg.Start, sg.Length);          // (1, H, L, D)
+                Tensor Cut(Tensor x, Segment s) => x.narrow(0, r, 1).narrow(2, s.Start, s.Length);          // (1, H, L, D)
+                int past = sg.Prefix >= 0 ? segments[sg.Prefix].Length : 0;
+                Tensor Keys(Tensor x) => past == 0 ? Cut(x, sg) : torch.cat([Cut(x, segments[sg.Prefix]), Cut(x, sg)], 2);   // (1, H, P+L, D)
                 Tensor? mask = null;
-                if (window is { } w && sg.Length > w)
+                if (past > 0 || window is { } w0 && sg.Length > w0)
                 {
-                    var qi = torch.arange(sg.Length, device: q.device).unsqueeze(1);
-                    var ki = torch.arange(sg.Length, device: q.device).unsqueeze(0);
-                    mask = ki.le(qi).logical_and(qi.sub(ki).lt(w));                                     // (L, L)
+                    // Query i (position past+i) sees key j (position j) when j ≤ past+i and, with a window, past+i−j < window.
+                    var qi = torch.arange(past, past + sg.Length, device: q.device).unsqueeze(1);
+                    var ki = torch.arange(past + sg.Length, device: q.device).unsqueeze(0);
+                    mask = ki.le(qi);                                                                    // (L, P+L)
+                    if (window is { } w) mask = mask.logical_and(qi.sub(ki).lt(w));
                 }
-                parts.Add(Attend(Cut(q), Cut(k), Cut(v), mask, mask is null && sg.Length > 1));
+                parts.Add(Attend(Cut(q, sg), Keys(k), Keys(v), mask, mask is null && sg.Length > 1));
                 at = sg.Start + sg.Length;
             }
             if (at < t) parts.Add(torch.zeros([1, h, t - at, d], dtype: q.dtype, device: q.device));

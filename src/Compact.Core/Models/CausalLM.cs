@@ -87,7 +87,7 @@ public sealed class CausalLM : nn.Module
     /// (covers cached positions too); null means no padding. positionIds (B, T) default to the count of real
     /// tokens before each position (HF generate's convention), so left padding does not shift positions.
     /// segments, for packed rows (several sequences back to back, no cache): a query sees only the earlier keys of
-    /// its own segment (block-diagonal causal attention: one mask up to BlockMaskMaxLength, else segment by segment); positionIds must then
+    /// its own segment and, for a segment that continues a shared prefix, that prefix (computed segment by segment); positionIds must then
     /// restart per segment.</summary>
     public DecoderOutput Forward(Tensor inputIds, Tensor? attentionMask = null, KvCache? cache = null,
         Tensor? positionIds = null, bool outputLayers = false, IReadOnlyList<Segment>? segments = null)
@@ -113,12 +113,7 @@ public sealed class CausalLM : nn.Module
 
         Tensor? mask = null;
         bool causal = false;
-        if (segments is not null)
-        {
-            // Packed rows: one block-diagonal causal mask per forward (one attention call per layer) while it stays
-            // small; longer rows attend segment by segment in Attention (memory linear in the row, not quadratic).
-            if (t <= BlockMaskMaxLength) mask = BlockDiagonalMask(segments, (int)b, (int)t, null, Device);    // (B, 1, T, T)
-        }
+        if (segments is not null) { }                                                                // per segment, in Attention
         else if (attentionMask is null)
         {
             if (past == 0) causal = t > 1;
@@ -152,9 +147,7 @@ public sealed class CausalLM : nn.Module
                 var full = mask ?? CausalMask(t, past, Device).unsqueeze(0).unsqueeze(0);
                 sliding = new AttentionContext(lcos, lsin, full.logical_and(window), false, cache);
             }
-            else sliding = new AttentionContext(lcos, lsin,
-                t <= BlockMaskMaxLength ? BlockDiagonalMask(segments, (int)b, (int)t, Config.SlidingWindow, Device) : null, false, null)
-            { Segments = segments, Window = Config.SlidingWindow };
+            else sliding = new AttentionContext(lcos, lsin, null, false, null) { Segments = segments, Window = Config.SlidingWindow };
         }
         var ctx = new AttentionContext(cos, sin, mask, causal, cache, sliding) { Segments = segments };
 
@@ -188,32 +181,6 @@ public sealed class CausalLM : nn.Module
     }
 
     /// <summary>(T, P+T) boolean: query i (absolute position P+i) may see keys 0..P+i.</summary>
-    /// <summary>Rows up to this length get one block-diagonal mask per forward; longer ones attend per segment.</summary>
-    public const int BlockMaskMaxLength = 2048;
-
-    /// <summary>Packed rows: query i sees key j when both lie in the same segment, j ≤ i and (window) i − j &lt; window;
-    /// a position outside every segment (row padding) sees only itself, so its softmax stays finite. (B, 1, T, T) bool.</summary>
-    public static Tensor BlockDiagonalMask(IReadOnlyList<Segment> segments, int rows, int length, int? window, Device device)
-    {
-        var seg = new long[rows * length];
-        var pos = new long[rows * length];
-        Array.Fill(seg, -1);
-        for (int n = 0; n < segments.Count; n++)
-        {
-            var sg = segments[n];
-            for (int i = 0; i < sg.Length; i++) { seg[sg.Row * length + sg.Start + i] = n; pos[sg.Row * length + sg.Start + i] = i; }
-        }
-        using var scope = NewDisposeScope();
-        var id = torch.tensor(seg, [rows, length]);                                                  // (B, T)
-        var p = torch.tensor(pos, [rows, length]);
-        var same = id.unsqueeze(2).eq(id.unsqueeze(1)).logical_and(id.ge(0).unsqueeze(2));           // (B, T, T)
-        var back = p.unsqueeze(2).sub(p.unsqueeze(1));                                               // i − j within the segment
-        var allowed = same.logical_and(back.ge(0));
-        if (window is { } w) allowed = allowed.logical_and(back.lt(w));
-        allowed = allowed.logical_or(torch.eye(length, dtype: ScalarType.Bool).unsqueeze(0));
-        return allowed.unsqueeze(1).to(device).MoveToOuterDisposeScope();
-    }
-
     public static Tensor CausalMask(long t, long past, Device device)
     {
         using var scope = NewDisposeScope();

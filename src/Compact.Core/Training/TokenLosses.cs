@@ -90,7 +90,7 @@ public static class Losses
         var coords = target.narrow(1, 1, t - 1).nonzero();             // (N, 2) [row, p]: position p predicts token p+1
         var rows = coords.select(1, 0);
         var pos = coords.select(1, 1);
-        return Gather(model, hidden, ids, rows, pos, rows, ids.shape[0], null);
+        return Gather(model, hidden, ids.index(rows, pos.add(1)), rows, pos, rows, ids.shape[0], null);
     }
 
     /// <summary>The same per sequence of a padded or packed batch: entry s of MeanNll and Counts is sequence s, and
@@ -100,6 +100,7 @@ public static class Losses
         using var scope = NewDisposeScope();
         var rows = new List<long>();
         var cols = new List<long>();
+        var labels = new List<long>();
         var seqOf = new List<long>();
         var map = new int[batch.Count][];
         for (int s = 0; s < batch.Count; s++)
@@ -110,18 +111,18 @@ public static class Losses
             {
                 if (!tg[p + 1]) continue;
                 map[s][p] = rows.Count;
-                rows.Add(batch.Row[s]); cols.Add(batch.Start[s] + p); seqOf.Add(s);
+                // With a shared prefix the next column need not hold this sequence's next token: label from the sequence.
+                rows.Add(batch.Row[s]); cols.Add(batch.Col(s, p)); labels.Add(batch.Sequences[s][p + 1]); seqOf.Add(s);
             }
         }
         var dev = hidden.device;
-        return Gather(model, hidden, batch.Ids, torch.tensor(rows.ToArray(), device: dev), torch.tensor(cols.ToArray(), device: dev),
-            torch.tensor(seqOf.ToArray(), device: dev), batch.Count, map);
+        return Gather(model, hidden, torch.tensor(labels.ToArray(), device: dev), torch.tensor(rows.ToArray(), device: dev),
+            torch.tensor(cols.ToArray(), device: dev), torch.tensor(seqOf.ToArray(), device: dev), batch.Count, map);
     }
 
-    static TokenLogProbs Gather(CausalLM model, Tensor hidden, Tensor ids, Tensor rows, Tensor pos, Tensor seqOf, long sequences, int[][]? map)
+    static TokenLogProbs Gather(CausalLM model, Tensor hidden, Tensor labels, Tensor rows, Tensor pos, Tensor seqOf, long sequences, int[][]? map)
     {
         var h = hidden.index(rows, pos);                              // (N, D)
-        var labels = ids.index(rows, pos.add(1));                      // (N)
         var (nll, lse) = ChunkedCrossEntropy.Apply(h, model.OutputWeight, labels);
         var sums = torch.zeros(sequences, dtype: ScalarType.Float32, device: hidden.device).index_add(0, seqOf, nll, 1.0);
         var counts = torch.zeros(sequences, dtype: ScalarType.Float32, device: hidden.device).index_add(0, seqOf, torch.ones_like(nll), 1.0);

@@ -32,18 +32,14 @@ public class PackedBatchTests
     }
 
     [Theory]
-    [InlineData("qwen2-tiny", false)]
-    [InlineData("gemma3-tiny", false)]      // a sliding-window layer (window 16) inside sequences longer than the window
-    [InlineData("mistral-tiny", false)]
-    // A row longer than CausalLM.BlockMaskMaxLength: attention segment by segment instead of one block-diagonal mask.
-    [InlineData("qwen2-tiny", true)]
-    [InlineData("gemma3-tiny", true)]
-    public void A_packed_row_gives_each_sequence_the_hidden_states_it_has_alone(string preset, bool longRow)
+    [InlineData("qwen2-tiny")]
+    [InlineData("gemma3-tiny")]      // a sliding-window layer (window 16) inside sequences longer than the window
+    [InlineData("mistral-tiny")]
+    public void A_packed_row_gives_each_sequence_the_hidden_states_it_has_alone(string preset)
     {
         using var m = TestUtil.TinyModel(preset, 96, seed: 4);
         m.eval();
-        var lengths = longRow ? new[] { 1100, 5, 1000, 1 } : new[] { 23, 5, 40, 1 };
-        Assert.Equal(longRow, lengths.Sum() > CausalLM.BlockMaskMaxLength);
+        var lengths = new[] { 23, 5, 40, 1 };
         var seqs = lengths.Select((n, s) => (IReadOnlyList<int>)Enumerable.Range(0, n).Select(j => (7 * j + 13 * s) % 96).ToList()).ToList();
         using var b = SequenceBatch.Create(BatchLayout.Packed, seqs, seqs.Select(q => new bool[q.Count]).ToList(), 0, torch.CPU);
         Assert.Equal(1, b.Rows);
@@ -54,6 +50,52 @@ public class PackedBatchTests
             using var ids = torch.tensor(seqs[s].Select(x => (long)x).ToArray(), [1, seqs[s].Count]);
             using var alone = m.Forward(ids);
             using var part = packed.Hidden[b.Row[s]].narrow(0, b.Start[s], b.Length[s]);
+            Assert.True(TestUtil.MaxAbsDiff(alone.Hidden[0], part) < 1e-5f, $"sequence {s}: {TestUtil.MaxAbsDiff(alone.Hidden[0], part)}");
+        }
+    }
+
+    [Theory]
+    [InlineData("qwen2-tiny")]
+    [InlineData("gemma3-tiny")]      // window 16: the branches' windows reach back into the shared prompt
+    public void Shared_prompts_give_each_sequence_the_hidden_states_it_has_alone(string preset)
+    {
+        using var m = TestUtil.TinyModel(preset, 96, seed: 4);
+        m.eval();
+        var prompt = Enumerable.Range(0, 12).Select(j => (5 * j + 3) % 96).ToList();
+        var seqs = new[] { 23, 5, 40 }.Select((n, s) => (IReadOnlyList<int>)prompt.Concat(Enumerable.Range(0, n).Select(j => (7 * j + 13 * s + 1) % 96)).ToList())
+            .Append(Enumerable.Range(0, 9).Select(j => (3 * j) % 96).ToList()).ToList();
+        using var b = SequenceBatch.Create(BatchLayout.Shared, seqs, seqs.Select(q => new bool[q.Count]).ToList(), 0, torch.CPU, groups: [0, 0, 0, 1]);
+        Assert.Equal(seqs.Sum(q => q.Count) - 2 * 12, (int)b.SlotTokens);
+        using var _ = torch.no_grad();
+        using var packed = b.Forward(m);
+        for (int s = 0; s < seqs.Count; s++)
+        {
+            using var ids = torch.tensor(seqs[s].Select(x => (long)x).ToArray(), [1, seqs[s].Count]);
+            using var alone = m.Forward(ids);
+            using var part = b.At(packed.Hidden, Enumerable.Repeat(s, seqs[s].Count).ToList(), Enumerable.Range(0, seqs[s].Count).ToList());
+            Assert.True(TestUtil.MaxAbsDiff(alone.Hidden[0], part) < 1e-5f, $"sequence {s}: {TestUtil.MaxAbsDiff(alone.Hidden[0], part)}");
+        }
+    }
+
+    /// <summary>Several rows, padded at their ends (a row capacity of 60): real queries must not see the padding.</summary>
+    [Theory]
+    [InlineData(BatchLayout.Packed)]
+    [InlineData(BatchLayout.Shared)]
+    public void Rows_padded_at_their_ends_give_each_sequence_the_hidden_states_it_has_alone(BatchLayout layout)
+    {
+        using var m = TestUtil.TinyModel("qwen2-tiny", 96, seed: 4);
+        m.eval();
+        var prompt = Enumerable.Range(0, 12).Select(j => (5 * j + 3) % 96).ToList();
+        var seqs = new[] { 23, 5, 40, 30 }.Select((n, s) => (IReadOnlyList<int>)prompt.Concat(Enumerable.Range(0, n).Select(j => (7 * j + 13 * s + 1) % 96)).ToList()).ToList();
+        using var b = SequenceBatch.Create(layout, seqs, seqs.Select(q => new bool[q.Count]).ToList(), 0, torch.CPU, rowCapacity: 60, groups: [0, 0, 1, 1]);
+        Assert.True(b.Rows > 1 && b.SlotTokens > (layout == BatchLayout.Packed ? b.RealTokens : b.RealTokens - 24));
+        using var _ = torch.no_grad();
+        using var packed = b.Forward(m);
+        for (int s = 0; s < seqs.Count; s++)
+        {
+            using var ids = torch.tensor(seqs[s].Select(x => (long)x).ToArray(), [1, seqs[s].Count]);
+            using var alone = m.Forward(ids);
+            using var part = b.At(packed.Hidden, Enumerable.Repeat(s, seqs[s].Count).ToList(), Enumerable.Range(0, seqs[s].Count).ToList());
             Assert.True(TestUtil.MaxAbsDiff(alone.Hidden[0], part) < 1e-5f, $"sequence {s}: {TestUtil.MaxAbsDiff(alone.Hidden[0], part)}");
         }
     }
@@ -90,7 +132,12 @@ public class PackedBatchTests
             return (outs, loss.item<float>(), ps.Select(p => p.grad!.clone()).ToList());
         }
         var padded = Step(BatchLayout.Padded);
-        var packed = Step(BatchLayout.Packed);
+        foreach (var layout in new[] { BatchLayout.Packed, BatchLayout.Shared })
+            SameAsPadded(padded, Step(layout));
+
+        void SameAsPadded((IReadOnlyList<QuestionOutcome> Outs, float Loss, List<Tensor> Grads) padded,
+            (IReadOnlyList<QuestionOutcome> Outs, float Loss, List<Tensor> Grads) packed)
+        {
         Assert.Equal(padded.Loss, packed.Loss, 4);
         for (int q = 0; q < qbs.Count; q++)
         {
@@ -112,6 +159,7 @@ public class PackedBatchTests
             Assert.True(TestUtil.MaxAbsDiff(padded.Grads[i], packed.Grads[i]) <= 1e-4f * Math.Max(1, scale),
                 $"parameter {i}: {TestUtil.MaxAbsDiff(padded.Grads[i], packed.Grads[i])} (scale {scale})");
         }
+        }
     }
 
     [Fact]
@@ -128,7 +176,29 @@ public class PackedBatchTests
             float Loss(BatchLayout layout) => new CompactObjective(m, tok, new CompactOptions { Layout = layout })
                 .RunMany(qs, WeightMode.Uniform, withLoss: true, weight).Loss!.item<float>();
             Assert.Equal(Loss(BatchLayout.Padded), Loss(BatchLayout.Packed), 4);
+            Assert.Equal(Loss(BatchLayout.Padded), Loss(BatchLayout.Shared), 4);
         }
+    }
+
+    [Fact]
+    public void A_shared_prefix_is_laid_once_and_each_branch_continues_its_positions()
+    {
+        // Group 0: [1 2 3 4 5], [1 2 3 9], [1 2 7] share "1 2" (p = 2); group 1 is a single sequence [8 8 8].
+        var seqs = new[] { new[] { 1, 2, 3, 4, 5 }, [1, 2, 3, 9], [1, 2, 7], [8, 8, 8] }.Select(x => (IReadOnlyList<int>)x).ToList();
+        using var b = SequenceBatch.Create(BatchLayout.Shared, seqs, seqs.Select(q => q.Select(_ => true).ToArray()).ToList(), 0, torch.CPU,
+            groups: [0, 0, 0, 1]);
+        // Units: group 0 = 2 + 3 + 2 + 1 = 8 tokens, then the single sequence: one row of 11.
+        Assert.Equal((1, 11), (b.Rows, b.Width));
+        Assert.Equal(new long[] { 1, 2, 3, 4, 5, 3, 9, 7, 8, 8, 8 }, b.Ids[0].data<long>().ToArray());
+        Assert.Equal(new long[] { 0, 1, 2, 3, 4, 2, 3, 2, 0, 1, 2 }, b.Positions![0].data<long>().ToArray());
+        Assert.Equal(new[] { 1, 1, 1, 5, 6, 7, 8 }, new[] { b.Col(0, 1), b.Col(1, 1), b.Col(2, 1), b.Col(1, 2), b.Col(1, 3), b.Col(2, 2), b.Col(3, 0) });
+        Assert.Equal(1, SequenceBatch.CommonPrefix([[1, 2], [1, 2, 3]]));      // each keeps one token of its own
+        Assert.Equal(new Segment(0, 0, 2), b.Segments![0]);
+        Assert.Equal(new Segment(0, 2, 3, Offset: 2, Prefix: 0), b.Segments[1]);
+        Assert.Equal((15L, 11L), (b.RealTokens, b.SlotTokens));
+        Assert.Equal(new Segment(0, 5, 2, Offset: 2, Prefix: 0), b.Segments[2]);
+        Assert.Equal(new Segment(0, 7, 1, Offset: 2, Prefix: 0), b.Segments[3]);
+        Assert.Equal(new Segment(0, 8, 3), b.Segments[4]);                              // the other group shares nothing
     }
 }
 
