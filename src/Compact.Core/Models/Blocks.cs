@@ -229,7 +229,6 @@ public sealed class MLP : nn.Module<Tensor, Tensor>
     }
 }
 
-/// <summary>One sequence of a packed row: columns Start … Start + Length − 1 of row Row.</summary>
 /// <summary>A sequence's columns Start … Start+Length−1 of a packed row, at positions Offset, Offset+1, …; Prefix: the
 /// index of the segment holding its shared prefix (which it also attends to), −1 for none.</summary>
 public readonly record struct Segment(int Row, int Start, int Length, int Offset = 0, int Prefix = -1);

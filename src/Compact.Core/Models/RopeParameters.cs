@@ -44,7 +44,7 @@ public static class RopeParameters
         return c;
     }
 
-    static string Type(JsonObject p) => (p["rope_type"] ?? p["type"])?.GetValue<string>() ?? "default";
+    static string Type(JsonObject p) => (p["rope_type"] ?? p["type"]) is JsonValue v && v.TryGetValue<string>(out var t) ? t : "default";
 
     static JsonObject Check(JsonNode n, string name, string source)
     {
