@@ -43,15 +43,7 @@ public class PackedBatchTests
         var seqs = lengths.Select((n, s) => (IReadOnlyList<int>)Enumerable.Range(0, n).Select(j => (7 * j + 13 * s) % 96).ToList()).ToList();
         using var b = SequenceBatch.Create(BatchLayout.Packed, seqs, seqs.Select(q => new bool[q.Count]).ToList(), 0, torch.CPU);
         Assert.Equal(1, b.Rows);
-        using var _ = torch.no_grad();
-        using var packed = b.Forward(m);
-        for (int s = 0; s < seqs.Count; s++)
-        {
-            using var ids = torch.tensor(seqs[s].Select(x => (long)x).ToArray(), [1, seqs[s].Count]);
-            using var alone = m.Forward(ids);
-            using var part = packed.Hidden[b.Row[s]].narrow(0, b.Start[s], b.Length[s]);
-            Assert.True(TestUtil.MaxAbsDiff(alone.Hidden[0], part) < 1e-5f, $"sequence {s}: {TestUtil.MaxAbsDiff(alone.Hidden[0], part)}");
-        }
+        EachSequenceHasItsHiddenStatesAlone(m, b, seqs);
     }
 
     [Theory]
@@ -66,15 +58,7 @@ public class PackedBatchTests
             .Append(Enumerable.Range(0, 9).Select(j => (3 * j) % 96).ToList()).ToList();
         using var b = SequenceBatch.Create(BatchLayout.Shared, seqs, seqs.Select(q => new bool[q.Count]).ToList(), 0, torch.CPU, groups: [0, 0, 0, 1]);
         Assert.Equal(seqs.Sum(q => q.Count) - 2 * 12, (int)b.SlotTokens);
-        using var _ = torch.no_grad();
-        using var packed = b.Forward(m);
-        for (int s = 0; s < seqs.Count; s++)
-        {
-            using var ids = torch.tensor(seqs[s].Select(x => (long)x).ToArray(), [1, seqs[s].Count]);
-            using var alone = m.Forward(ids);
-            using var part = b.At(packed.Hidden, Enumerable.Repeat(s, seqs[s].Count).ToList(), Enumerable.Range(0, seqs[s].Count).ToList());
-            Assert.True(TestUtil.MaxAbsDiff(alone.Hidden[0], part) < 1e-5f, $"sequence {s}: {TestUtil.MaxAbsDiff(alone.Hidden[0], part)}");
-        }
+        EachSequenceHasItsHiddenStatesAlone(m, b, seqs);
     }
 
     /// <summary>Several rows, padded at their ends (a row capacity of 60): real queries must not see the padding.</summary>
@@ -89,6 +73,12 @@ public class PackedBatchTests
         var seqs = new[] { 23, 5, 40, 30 }.Select((n, s) => (IReadOnlyList<int>)prompt.Concat(Enumerable.Range(0, n).Select(j => (7 * j + 13 * s + 1) % 96)).ToList()).ToList();
         using var b = SequenceBatch.Create(layout, seqs, seqs.Select(q => new bool[q.Count]).ToList(), 0, torch.CPU, rowCapacity: 60, groups: [0, 0, 1, 1]);
         Assert.True(b.Rows > 1 && b.SlotTokens > (layout == BatchLayout.Packed ? b.RealTokens : b.RealTokens - 24));
+        EachSequenceHasItsHiddenStatesAlone(m, b, seqs);
+    }
+
+    /// <summary>Every position of every sequence, read through the batch, has the hidden state the sequence gets alone.</summary>
+    static void EachSequenceHasItsHiddenStatesAlone(CausalLM m, SequenceBatch b, IReadOnlyList<IReadOnlyList<int>> seqs)
+    {
         using var _ = torch.no_grad();
         using var packed = b.Forward(m);
         for (int s = 0; s < seqs.Count; s++)

@@ -27,6 +27,16 @@ public class HfParityTests
         return torch.tensor(a.SelectMany(r => r!.AsArray().Select(x => x!.GetValue<long>())).ToArray(), [a.Count, a[0]!.AsArray().Count]);
     }
 
+    /// <summary>The model's logits on r["input_ids"] equal r["logits"] within 1e-4.</summary>
+    static void LogitsMatch(CausalLM m, JsonNode r)
+    {
+        using var ids = Ids(r["input_ids"]!);
+        using var o = m.Forward(ids);
+        using var logits = m.Logits(o.Hidden);
+        using var expected = Tensor3(r["logits"]!);
+        Assert.True(TestUtil.MaxAbsDiff(logits, expected) < 1e-4f, $"max |Δ| = {TestUtil.MaxAbsDiff(logits, expected)}");
+    }
+
     static JsonNode Reference(string dir) => JsonNode.Parse(File.ReadAllText(Path.Combine(dir, "reference.json")))!;
 
     /// <summary>Fixtures made by transformers 5.17 (torch 2.11) on the GPU machine: their config.json files use
@@ -45,11 +55,7 @@ public class HfParityTests
         using var m = CausalLM.Load(dir);
         m.eval();
         using var _ = torch.no_grad();
-        using var ids = Ids(r["input_ids"]!);
-        using var o = m.Forward(ids);
-        using var logits = m.Logits(o.Hidden);
-        using var expected = Tensor3(r["logits"]!);
-        Assert.True(TestUtil.MaxAbsDiff(logits, expected) < 1e-4f, $"max |Δ| = {TestUtil.MaxAbsDiff(logits, expected)}");
+        LogitsMatch(m, r);
 
         using var pids = Ids(r["padded_input_ids"]!);
         using var mask = Ids(r["attention_mask"]!);
@@ -79,12 +85,10 @@ public class HfParityTests
         m.eval();
         using var adapters = Compact.Training.LoraAdapters.Load(m, Path.Combine(dir, "adapter"));
         using var _ = torch.no_grad();
-        using var ids = Ids(r["input_ids"]!);
-        using var o = m.Forward(ids);
-        using var logits = m.Logits(o.Hidden);
-        using var expected = Tensor3(r["logits"]!);
-        Assert.True(TestUtil.MaxAbsDiff(logits, expected) < 1e-4f, $"max |Δ| = {TestUtil.MaxAbsDiff(logits, expected)}");
+        LogitsMatch(m, r);
         using var plain = CausalLM.Load(dir);
+        using var ids = Ids(r["input_ids"]!);
+        using var expected = Tensor3(r["logits"]!);
         using var po = plain.Forward(ids);
         using var baseLogits = plain.Logits(po.Hidden);
         Assert.True(TestUtil.MaxAbsDiff(baseLogits, expected) > 1e-2f, "the adapter must change the logits for this check to mean anything");
