@@ -229,9 +229,9 @@ public sealed class MLP : nn.Module<Tensor, Tensor>
     }
 }
 
-/// <summary>A sequence's columns Start … Start+Length−1 of a packed row, at positions Offset, Offset+1, …; Prefix: the
-/// index of the segment holding its shared prefix (which it also attends to), −1 for none.</summary>
-public readonly record struct Segment(int Row, int Start, int Length, int Offset = 0, int Prefix = -1);
+/// <summary>A sequence's columns Start … Start+Length−1 of a packed row; Prefix: the index of the segment holding its
+/// shared prefix (which it also attends to, its positions continuing from that prefix's length), −1 for none.</summary>
+public readonly record struct Segment(int Row, int Start, int Length, int Prefix = -1);
 
 /// <summary>Per-forward inputs shared by every layer. Sliding (Gemma 3) holds the rotary tables and mask of the
 /// sliding-window layers; full-attention layers use the outer fields. Segments (packed rows): attention runs causally

@@ -73,33 +73,21 @@ public static class Gemma3
 
     /// <summary>A Gemma 3 config with the given shape and everything else as in the released models.</summary>
     public static ModelConfig Config(int vocab, int hidden, int intermediate, int layers, int heads, int kvHeads, int headDim,
-        int slidingWindow, int maxPositions, double queryPreAttnScalar = 256, int pattern = DefaultSlidingWindowPattern) => new()
-    {
-        Architecture = ModelFamilies.Of(ModelFamily.Gemma3).Architecture,
-        Family = ModelFamily.Gemma3,
-        VocabSize = vocab,
-        HiddenSize = hidden,
-        IntermediateSize = intermediate,
-        NumLayers = layers,
-        NumHeads = heads,
-        NumKvHeads = kvHeads,
-        HeadDim = headDim,
-        MaxPositionEmbeddings = maxPositions,
-        RmsNormEps = 1e-6,
-        RopeTheta = 1_000_000,
-        RopeLocalTheta = 10_000,
-        TieWordEmbeddings = true,
-        QkNorm = true,
-        HiddenAct = "gelu_pytorch_tanh",
-        NormPlusOne = true,
-        ScaleEmbeddings = true,
-        SandwichNorms = true,
-        QueryPreAttnScalar = queryPreAttnScalar,
-        SlidingWindow = slidingWindow,
-        SlidingWindowPattern = pattern,
-        LayerTypes = KindsFromPattern(layers, pattern),
-        TorchDtype = "float32",
-    };
+        int slidingWindow, int maxPositions, double queryPreAttnScalar = 256, int pattern = DefaultSlidingWindowPattern) =>
+        Presets.Base(ModelFamily.Gemma3, vocab, hidden, intermediate, layers, heads, kvHeads, headDim,
+            theta: 1_000_000, tie: true, eps: 1e-6, maxPos: maxPositions) with
+        {
+            RopeLocalTheta = 10_000,
+            QkNorm = true,
+            HiddenAct = "gelu_pytorch_tanh",
+            NormPlusOne = true,
+            ScaleEmbeddings = true,
+            SandwichNorms = true,
+            QueryPreAttnScalar = queryPreAttnScalar,
+            SlidingWindow = slidingWindow,
+            SlidingWindowPattern = pattern,
+            LayerTypes = KindsFromPattern(layers, pattern),
+        };
 
     /// <summary>Writes the Gemma 3 fields into a config.json object built by <see cref="ModelConfig.ToJson"/>.</summary>
     public static void WriteJson(ModelConfig c, JsonObject o)

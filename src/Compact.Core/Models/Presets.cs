@@ -7,7 +7,8 @@ public static class Presets
 {
     public sealed record Preset(string Name, ModelFamily Family, string Comment, Func<int, ModelConfig> Make);
 
-    static ModelConfig Base(ModelFamily f, int vocab, int hidden, int inter, int layers, int heads, int kv, int? headDim = null,
+    /// <summary>A config of family f with the given shape; the family's own fields are the caller's (Gemma3.Config).</summary>
+    internal static ModelConfig Base(ModelFamily f, int vocab, int hidden, int inter, int layers, int heads, int kv, int? headDim = null,
         double theta = 10000, bool tie = false, RopeScaling? scaling = null, double eps = 1e-6, int maxPos = 4096) => new()
     {
         Architecture = ModelFamilies.Of(f).Architecture,

@@ -26,13 +26,13 @@ public static class RopeParameters
         bool perLayer = rp.ContainsKey("full_attention") || rp.ContainsKey("sliding_attention");
         if (!perLayer)
         {
-            Fold(c, Check(rp, Key, source), "rope_theta", "rope_scaling", source);
+            Fold(c, Check(rp, Key, source), source);
             return c;
         }
         foreach (var (k, _) in rp)
             if (k is not ("full_attention" or "sliding_attention"))
                 throw new CompactException($"{source}: \"{Key}\" has an entry '{k}'; per-layer RoPE parameters are keyed full_attention and sliding_attention.");
-        if (rp["full_attention"] is { } full) Fold(c, Check(full, $"{Key}.full_attention", source), "rope_theta", "rope_scaling", source);
+        if (rp["full_attention"] is { } full) Fold(c, Check(full, $"{Key}.full_attention", source), source);
         if (rp["sliding_attention"] is { } sliding)
         {
             var s = Check(sliding, $"{Key}.sliding_attention", source);
@@ -59,8 +59,10 @@ public static class RopeParameters
         return p;
     }
 
-    static void Fold(JsonObject c, JsonObject p, string thetaKey, string scalingKey, string source)
+    /// <summary>One RoPE parameter set into rope_theta and rope_scaling.</summary>
+    static void Fold(JsonObject c, JsonObject p, string source)
     {
+        const string thetaKey = "rope_theta", scalingKey = "rope_scaling";
         if (p["rope_theta"] is { } theta) Agree(c, thetaKey, theta, source);
         var scaling = new JsonObject();
         foreach (var (k, v) in p)

@@ -301,25 +301,20 @@ public static class SentencePieceImport
         w.WriteEndObject();
     }
 
-    private static void WriteSpecial(Utf8JsonWriter w, string id, int typeId)
+    /// <summary>One TemplateProcessing piece: {"SpecialToken": {...}} or {"Sequence": {...}}.</summary>
+    private static void WritePiece(Utf8JsonWriter w, string kind, string id, int typeId)
     {
         w.WriteStartObject();
-        w.WriteStartObject("SpecialToken");
+        w.WriteStartObject(kind);
         w.WriteString("id", id);
         w.WriteNumber("type_id", typeId);
         w.WriteEndObject();
         w.WriteEndObject();
     }
 
-    private static void WriteSequence(Utf8JsonWriter w, string id, int typeId)
-    {
-        w.WriteStartObject();
-        w.WriteStartObject("Sequence");
-        w.WriteString("id", id);
-        w.WriteNumber("type_id", typeId);
-        w.WriteEndObject();
-        w.WriteEndObject();
-    }
+    private static void WriteSpecial(Utf8JsonWriter w, string id, int typeId) => WritePiece(w, "SpecialToken", id, typeId);
+
+    private static void WriteSequence(Utf8JsonWriter w, string id, int typeId) => WritePiece(w, "Sequence", id, typeId);
 
     private static SentencePieceModel.Piece ReadPiece(ReadOnlySpan<byte> bytes)
     {

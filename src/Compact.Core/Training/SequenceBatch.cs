@@ -55,8 +55,6 @@ public sealed class SequenceBatch : IDisposable
     public BatchLayout Layout { get; }
     /// <summary>(B, T) int64.</summary>
     public Tensor Ids { get; }
-    /// <summary>(B, T) bool: the tokens the loss is taken on (a shared prefix position: if any of its sequences takes it).</summary>
-    public Tensor Target { get; }
     /// <summary>Padded: (B, T) int64, 1 for tokens. Null when packed.</summary>
     public Tensor? Attention { get; }
     /// <summary>Packed: (B, T) position within its sequence, and where each sequence lies (attention stays inside it).</summary>
@@ -82,11 +80,11 @@ public sealed class SequenceBatch : IDisposable
     /// <summary>The column of position p of sequence s (in row Row[s]).</summary>
     public int Col(int s, int p) => p < PrefixLength[s] ? PrefixStart[s] + p : Start[s] + p - PrefixLength[s];
 
-    SequenceBatch(BatchLayout layout, Tensor ids, Tensor target, Tensor? attention, Tensor? positions, IReadOnlyList<Segment>? segments,
+    SequenceBatch(BatchLayout layout, Tensor ids, Tensor? attention, Tensor? positions, IReadOnlyList<Segment>? segments,
         int[] row, int[] start, int[] length, int[] prefixStart, int[] prefixLength, int rows, int width,
         IReadOnlyList<IReadOnlyList<int>> sequences, IReadOnlyList<bool[]> targets)
     {
-        Layout = layout; Ids = ids; Target = target; Attention = attention; Positions = positions; Segments = segments;
+        Layout = layout; Ids = ids; Attention = attention; Positions = positions; Segments = segments;
         Row = row; Start = start; Length = length; PrefixStart = prefixStart; PrefixLength = prefixLength; Rows = rows; Width = width;
         Sequences = sequences; Targets = targets;
     }
@@ -143,7 +141,6 @@ public sealed class SequenceBatch : IDisposable
             rows = fill.Count; width = fill.Max();
         }
         var ids = Enumerable.Repeat((long)padId, rows * width).ToArray();
-        var tgt = new bool[rows * width];
         var att = new long[rows * width];
         var pos = new long[rows * width];
         var segments = new List<Segment>();
@@ -160,7 +157,6 @@ public sealed class SequenceBatch : IDisposable
                 {
                     int c = unitRow[u] * width + at + j;
                     ids[c] = seqs[members[0]][j]; pos[c] = j; att[c] = 1;
-                    tgt[c] = members.Any(s => targets[s][j]);
                 }
                 at += p;
             }
@@ -168,20 +164,19 @@ public sealed class SequenceBatch : IDisposable
             {
                 row[s] = unitRow[u]; start[s] = at; prefixStart[s] = unitStart[u]; prefixLength[s] = p;
                 segmentOf[s] = segments.Count;
-                segments.Add(new Segment(unitRow[u], at, length[s] - p, Offset: p, Prefix: prefixSegment));
+                segments.Add(new Segment(unitRow[u], at, length[s] - p, Prefix: prefixSegment));
                 for (int j = p; j < length[s]; j++)
                 {
                     int c = unitRow[u] * width + at + j - p;
-                    ids[c] = seqs[s][j]; tgt[c] = targets[s][j]; att[c] = 1; pos[c] = j;
+                    ids[c] = seqs[s][j]; att[c] = 1; pos[c] = j;
                 }
                 at += length[s] - p;
             }
         }
         Tensor T(long[] a) => torch.tensor(a, [rows, width], device: device);
-        var target = torch.tensor(tgt, [rows, width], device: device);
         return layout == BatchLayout.Padded
-            ? new SequenceBatch(layout, T(ids), target, T(att), null, null, row, start, length, prefixStart, prefixLength, rows, width, seqs, targets)
-            : new SequenceBatch(layout, T(ids), target, null, T(pos), segments, row, start, length, prefixStart, prefixLength, rows, width, seqs, targets);
+            ? new SequenceBatch(layout, T(ids), T(att), null, null, row, start, length, prefixStart, prefixLength, rows, width, seqs, targets)
+            : new SequenceBatch(layout, T(ids), null, T(pos), segments, row, start, length, prefixStart, prefixLength, rows, width, seqs, targets);
     }
 
     /// <summary>The number of leading tokens every sequence has in common, leaving each at least one of its own.</summary>
@@ -208,6 +203,6 @@ public sealed class SequenceBatch : IDisposable
 
     public void Dispose()
     {
-        Ids.Dispose(); Target.Dispose(); Attention?.Dispose(); Positions?.Dispose();
+        Ids.Dispose(); Attention?.Dispose(); Positions?.Dispose();
     }
 }

@@ -184,10 +184,10 @@ public class PackedBatchTests
         Assert.Equal(new[] { 1, 1, 1, 5, 6, 7, 8 }, new[] { b.Col(0, 1), b.Col(1, 1), b.Col(2, 1), b.Col(1, 2), b.Col(1, 3), b.Col(2, 2), b.Col(3, 0) });
         Assert.Equal(1, SequenceBatch.CommonPrefix([[1, 2], [1, 2, 3]]));      // each keeps one token of its own
         Assert.Equal(new Segment(0, 0, 2), b.Segments![0]);
-        Assert.Equal(new Segment(0, 2, 3, Offset: 2, Prefix: 0), b.Segments[1]);
+        Assert.Equal(new Segment(0, 2, 3, Prefix: 0), b.Segments[1]);
         Assert.Equal((15L, 11L), (b.RealTokens, b.SlotTokens));
-        Assert.Equal(new Segment(0, 5, 2, Offset: 2, Prefix: 0), b.Segments[2]);
-        Assert.Equal(new Segment(0, 7, 1, Offset: 2, Prefix: 0), b.Segments[3]);
+        Assert.Equal(new Segment(0, 5, 2, Prefix: 0), b.Segments[2]);
+        Assert.Equal(new Segment(0, 7, 1, Prefix: 0), b.Segments[3]);
         Assert.Equal(new Segment(0, 8, 3), b.Segments[4]);                              // the other group shares nothing
     }
 }
