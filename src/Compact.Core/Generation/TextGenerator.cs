@@ -36,17 +36,10 @@ public static class TextGenerator
         int ctxLimit = model.Config.MaxPositionEmbeddings;
         int maxNew = Math.Max(0, Math.Min(o.MaxNewTokens, ctxLimit - p));
 
-        var ids = new long[b * p];
+        // Left padding: prompt r's tokens end at column p − 1.
         var mask = new long[b * p];
         for (int r = 0; r < b; r++)
-        {
-            int off = p - prompts[r].Count;
-            for (int j = 0; j < p; j++)
-            {
-                ids[r * p + j] = j < off ? padId : prompts[r][j - off];
-                mask[r * p + j] = j < off ? 0 : 1;
-            }
-        }
+            for (int j = p - prompts[r].Count; j < p; j++) mask[r * p + j] = 1;
         var newIds = Enumerable.Range(0, b).Select(_ => new List<int>()).ToArray();
         var done = new bool[b];
         var reason = Enumerable.Repeat("length", b).ToArray();
@@ -64,7 +57,7 @@ public static class TextGenerator
             using var fullMask = torch.zeros([b, p + maxNew], dtype: ScalarType.Int64, device: model.Device);
             using (var pm = torch.tensor(mask, [b, p], device: model.Device)) fullMask.narrow(1, 0, p).copy_(pm);
             int total = p;
-            long[] step = ids;
+            long[] step = [];                                                                    // set after the first token
             Tensor? first = maxNew > 0 ? Prefill(model, prompts, p, cache) : null;             // (B, V) float32
             for (int t = 0; t < maxNew && !done.All(d => d); t++)
             {

@@ -35,13 +35,21 @@ public sealed class DataOrder
         int longest = Enumerable.Range(0, itemTokens.Count).MaxBy(i => itemTokens[i]);
         if (itemTokens[longest] > maxTokens)
             throw new CompactException($"--max-tokens-per-batch {maxTokens} is below the longest question (item {longest}: {itemTokens[longest]} tokens over all its branches); raise it to at least {itemTokens[longest]} or lower --max-seq-len.");
+        return FirstFitDecreasing(itemTokens, maxTokens);
+    }
+
+    /// <summary>First-fit decreasing: items longest first (ties by index), each into the first bin with room for it
+    /// (a new bin when none; an item larger than capacity gets one of its own). Each bin lists its items in the order
+    /// they went in, so an item's offset in its bin is the sum of the sizes before it.</summary>
+    public static int[][] FirstFitDecreasing(IReadOnlyList<int> sizes, int capacity)
+    {
         var bins = new List<List<int>>();
         var fill = new List<int>();
-        foreach (int i in Enumerable.Range(0, itemTokens.Count).OrderByDescending(i => itemTokens[i]).ThenBy(i => i))
+        foreach (int i in Enumerable.Range(0, sizes.Count).OrderByDescending(i => sizes[i]).ThenBy(i => i))
         {
-            int b = fill.FindIndex(f => f + itemTokens[i] <= maxTokens);
+            int b = fill.FindIndex(f => f + sizes[i] <= capacity);
             if (b < 0) { b = fill.Count; fill.Add(0); bins.Add([]); }
-            fill[b] += itemTokens[i];
+            fill[b] += sizes[i];
             bins[b].Add(i);
         }
         return bins.Select(x => x.ToArray()).ToArray();

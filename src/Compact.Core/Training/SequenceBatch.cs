@@ -131,14 +131,15 @@ public sealed class SequenceBatch : IDisposable
         {
             // First-fit decreasing: the longest units first, each into the first row with room.
             int cap = Math.Max(units.Max(x => x.Size), rowCapacity ?? units.Sum(x => x.Size));
-            var fill = new List<int>();
-            foreach (int u in Enumerable.Range(0, units.Count).OrderByDescending(u => units[u].Size).ThenBy(u => u))
+            var bins = DataOrder.FirstFitDecreasing(units.Select(x => x.Size).ToList(), cap);
+            width = 0;
+            for (int r = 0; r < bins.Length; r++)
             {
-                int r = fill.FindIndex(f => f + units[u].Size <= cap);
-                if (r < 0) { r = fill.Count; fill.Add(0); }
-                unitRow[u] = r; unitStart[u] = fill[r]; fill[r] += units[u].Size;
+                int at = 0;
+                foreach (int u in bins[r]) { unitRow[u] = r; unitStart[u] = at; at += units[u].Size; }
+                width = Math.Max(width, at);
             }
-            rows = fill.Count; width = fill.Max();
+            rows = bins.Length;
         }
         var ids = Enumerable.Repeat((long)padId, rows * width).ToArray();
         var att = new long[rows * width];
