@@ -1,5 +1,4 @@
 using System.Text.Json.Nodes;
-using Compact.Generation;
 using Compact.Models;
 using TorchSharp;
 using static TorchSharp.torch;
@@ -13,19 +12,10 @@ public class HfParityTests
 {
     static string FixtureDir(string name) => Path.Combine(TestUtil.RepoRoot(), "tests", "Compact.Tests", "Fixtures", "hf", name);
 
-    static Tensor Tensor3(JsonNode n)
-    {
-        var a = n.AsArray();
-        int b = a.Count, t = a[0]!.AsArray().Count, v = a[0]![0]!.AsArray().Count;
-        var flat = a.SelectMany(r => r!.AsArray().SelectMany(c => c!.AsArray().Select(x => x!.GetValue<float>()))).ToArray();
-        return torch.tensor(flat, [b, t, v]);
-    }
+    // The reference fixtures' JSON readers serve these fixtures too.
+    static Tensor Tensor3(JsonNode n) => ReferenceParityTests.Floats(n);
 
-    static Tensor Ids(JsonNode n)
-    {
-        var a = n.AsArray();
-        return torch.tensor(a.SelectMany(r => r!.AsArray().Select(x => x!.GetValue<long>())).ToArray(), [a.Count, a[0]!.AsArray().Count]);
-    }
+    static Tensor Ids(JsonNode n) => ReferenceParityTests.Ids(n);
 
     /// <summary>The model's logits on r["input_ids"] equal r["logits"] within 1e-4.</summary>
     static void LogitsMatch(CausalLM m, JsonNode r)
@@ -67,8 +57,8 @@ public class HfParityTests
         Assert.True(TestUtil.MaxAbsDiff(plogits[1].narrow(0, 4, 8), pexp[1].narrow(0, 4, 8)) < 1e-4f);
 
         var prompt = r["greedy_prompt"]!.AsArray().Select(x => x!.GetValue<int>()).ToArray();
-        var want = r["greedy_ids"]!.AsArray().Select(x => x!.GetValue<int>()).ToList();
-        var got = TextGenerator.Generate(m, [prompt], new GenerationOptions { MaxNewTokens = want.Count }, x => "", 0)[0].NewIds;
+        var want = ReferenceParityTests.IntList(r["greedy_ids"]!);
+        var got = ReferenceParityTests.Cached(m, prompt, want.Count);
         Assert.Equal(want, got);
     }
 
@@ -113,13 +103,11 @@ public class HfParityTests
         using var input = torch.tensor(ids[0].Select(x => (long)x).ToArray(), [1, ids[0].Count]);
         using var o = m.Forward(input);
         using var logits = m.Logits(o.Hidden);
-        var want = r["logits"]!.AsArray();
-        using var expected = torch.tensor(want.SelectMany(row => row!.AsArray().Select(x => x!.GetValue<float>())).ToArray(),
-            [1, want.Count, want[0]!.AsArray().Count]);
+        using var expected = ReferenceParityTests.Floats(r["logits"]!).unsqueeze(0);
         Assert.True(TestUtil.MaxAbsDiff(logits, expected) < 1e-4f, $"max |Δ| = {TestUtil.MaxAbsDiff(logits, expected)}");
 
-        var greedy = r["greedy_ids"]!.AsArray().Select(x => x!.GetValue<int>()).ToList();
-        var got = TextGenerator.Generate(m, [ids[0].ToArray()], new GenerationOptions { MaxNewTokens = greedy.Count }, x => "", 0)[0].NewIds;
+        var greedy = ReferenceParityTests.IntList(r["greedy_ids"]!);
+        var got = ReferenceParityTests.Cached(m, ids[0], greedy.Count);
         Assert.Equal(greedy, got);
     }
 }
