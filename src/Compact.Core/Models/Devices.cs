@@ -24,14 +24,36 @@ public static class Devices
         ? t
         : throw new CompactException($"unknown --dtype '{s}'; use float32 or bfloat16.");
 
-    /// <summary>Uses every core for intra-op parallelism on CPU (libtorch's default can be lower in containers), and on
-    /// glibc keeps freed tensor memory in the process instead of returning it to the kernel after every step.</summary>
+    /// <summary>Uses every core for intra-op parallelism on CPU (libtorch's default can be lower in containers), makes
+    /// CPU numerics reproducible (<see cref="ReproducibleMkl"/>), and on glibc keeps freed tensor memory in the process
+    /// instead of returning it to the kernel after every step.</summary>
     public static void ConfigureThreads()
     {
-        int n = Environment.ProcessorCount;
-        if (torch.get_num_threads() != n) torch.set_num_threads(n);
+        ReproducibleMkl();
+        // Always set, even when libtorch already reports n: this also fixes the count for threads that start later (a
+        // continuation after an await runs on a pool thread, whose own lazily initialised count can differ) and turns
+        // MKL's dynamic thread choice off; a varying count changes the order of floating-point sums.
+        torch.set_num_threads(Environment.ProcessorCount);
         KeepFreedMemory();
     }
+
+    static bool _mklSet;
+
+    /// <summary>MKL (linked into libtorch's CPU library) may sum in a different order from run to run: the same
+    /// training run in two processes drifted apart from its first step in the 5th digit, and then by points of accuracy
+    /// (issue 11). Its conditional-numerical-reproducibility mode "AUTO,STRICT" keeps the fastest code path for the
+    /// processor and makes results bitwise repeatable whatever the buffers' alignment (measured: same speed). MKL reads
+    /// MKL_CBWR once, at its first call, so this must run before any tensor work; a value the user set is kept.</summary>
+    public static void ReproducibleMkl()
+    {
+        if (_mklSet || !OperatingSystem.IsLinux()) return;
+        _mklSet = true;
+        try { _ = setenv("MKL_CBWR", "AUTO,STRICT", 0); }
+        catch (Exception e) when (e is DllNotFoundException or EntryPointNotFoundException) { /* not glibc */ }
+    }
+
+    [System.Runtime.InteropServices.DllImport("libc.so.6", EntryPoint = "setenv", CharSet = System.Runtime.InteropServices.CharSet.Ansi, BestFitMapping = false, ThrowOnUnmappableChar = true)]
+    static extern int setenv(string name, string value, int overwrite);
 
     static bool _mallocTuned;
 
