@@ -18,9 +18,7 @@ public static class DemoBench
         long seed = a.Get("seed", 0);
         a.RequireAllUsed();
         Compact.Models.Devices.ConfigureThreads();                      // an entry point: the process's thread settings are its own
-        // The benchmark programs' entry points are synchronous; this is the one place the demo is waited on.
-        var results = DemoRunner.RunAsync(new DemoOptions { Out = outDir, Quick = quick, All = all, Seed = seed }, Console.Out, new ProgressHost(Console.Out))
-            .GetAwaiter().GetResult();
+        var results = DemoRunner.Run(new DemoOptions { Out = outDir, Quick = quick, All = all, Seed = seed }, Console.Out, new ProgressHost(Console.Out));
         var name = "demo" + (all ? "-all" : "") + (quick ? "-quick" : "");
         Console.WriteLine($"  → {BenchUtil.WriteResult(name, results.ToJson())}");
         return 0;

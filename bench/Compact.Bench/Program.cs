@@ -13,6 +13,8 @@ if (!Registry.All.TryGetValue(args[0], out var bench))
     Registry.PrintList(Console.Error);
     return 1;
 }
+// The same reproducible CPU numerics as the CLI (set before libtorch's first call).
+Compact.Models.Devices.ReproducibleMkl();
 try { return bench.Run(args[1..]); }
 catch (Compact.CompactException e)
 {

@@ -6,4 +6,6 @@ CultureInfo.DefaultThreadCurrentCulture = CultureInfo.InvariantCulture;
 CultureInfo.DefaultThreadCurrentUICulture = CultureInfo.InvariantCulture;
 CultureInfo.CurrentCulture = CultureInfo.InvariantCulture;
 CultureInfo.CurrentUICulture = CultureInfo.InvariantCulture;
+// Reproducible CPU numerics: MKL reads its mode once, at libtorch's first call, so it is set before anything else.
+Compact.Models.Devices.ReproducibleMkl();
 return Compact.Cli.CompactCli.Run(args);

@@ -19,20 +19,20 @@ public static class DemoCommand
         var c = new Command("demo", "Run the whole pipeline on the built-in world: pre-train a tiny student, teach with four scripted teachers with known flaws over HTTP, "
             + "distil with COMPACT and the baselines on the same budget and seeds, evaluate, check the scores against the planted flaws, report. Rerunning resumes.")
             { Quick, All, Out, Seed, Methods, Seeds };
-        c.SetAction((p, ct) => Run(new DemoOptions { Quick = p.GetValue(Quick), All = p.GetValue(All), Out = p.GetValue(Out)!, Seed = p.GetValue(Seed),
+        c.SetAction((p, ct) => Task.FromResult(Run(new DemoOptions { Quick = p.GetValue(Quick), All = p.GetValue(All), Out = p.GetValue(Out)!, Seed = p.GetValue(Seed),
                 Only = p.GetValue(Methods) is { } ms ? ms.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries) : null, Seeds = p.GetValue(Seeds) },
-            p.InvocationConfiguration.Output, ct));
+            p.InvocationConfiguration.Output, ct)));
         return c;
     }
 
-    public static async Task<int> Run(DemoOptions o, TextWriter output, CancellationToken ct = default)
+    public static int Run(DemoOptions o, TextWriter output, CancellationToken ct = default)
     {
         if (o.Seeds is < 1) throw new CompactException($"--seeds must be at least 1 (got {o.Seeds}).");
         _ = o.Methods;                                                  // an unknown --methods name fails before any work
         Devices.ConfigureThreads();
         using var ctrlC = TrainOptions.CancelOnCtrlC();
         using var linked = CancellationTokenSource.CreateLinkedTokenSource(ct, ctrlC.Token);
-        await DemoRunner.RunAsync(o, output, new ProgressHost(output), linked.Token);
+        DemoRunner.Run(o, output, new ProgressHost(output), linked.Token);   // on this thread (DemoRunner.Run says why)
         return 0;
     }
 }

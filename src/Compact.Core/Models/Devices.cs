@@ -39,11 +39,12 @@ public static class Devices
 
     static bool _mklSet;
 
-    /// <summary>MKL (linked into libtorch's CPU library) may sum in a different order from run to run: the same
-    /// training run in two processes drifted apart from its first step in the 5th digit, and then by points of accuracy
-    /// (issue 11). Its conditional-numerical-reproducibility mode "AUTO,STRICT" keeps the fastest code path for the
-    /// processor and makes results bitwise repeatable whatever the buffers' alignment (measured: same speed). MKL reads
-    /// MKL_CBWR once, at its first call, so this must run before any tensor work; a value the user set is kept.</summary>
+    /// <summary>MKL (linked into libtorch's CPU library) may compute in a different order from run to run: the same
+    /// demo training run in two processes drifted apart from its first step (5th digit, then points of accuracy; issue
+    /// 11). MKL's conditional-numerical-reproducibility mode "AUTO,STRICT" keeps the processor's fastest code path and,
+    /// as MKL documents it, gives bitwise-repeatable results whatever the threads and buffer alignment; with it 7 of 7
+    /// repeats of that run were equal, at the same speed. MKL reads MKL_CBWR once, at its first call, so this must run
+    /// before any tensor work; a value the user set is kept.</summary>
     public static void ReproducibleMkl()
     {
         if (_mklSet || !OperatingSystem.IsLinux()) return;

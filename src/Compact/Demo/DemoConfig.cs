@@ -43,7 +43,7 @@ public sealed record DemoScale
 
     public static readonly DemoScale Full = new()
     {
-        Name = "full", TrainProblems = 2000, ReplayQuestions = 150, TestItems = 300, CurveItems = 100, CurvePoints = 4,
+        Name = "full", TrainProblems = 2000, ReplayQuestions = 50, TestItems = 300, CurveItems = 100, CurvePoints = 4,
         PretrainMaxSteps = 2000, PretrainEvalEvery = 50, DistillSteps = 600, Seeds = 2,
     };
 
