@@ -123,7 +123,7 @@ public sealed class OpenAiServer : IAsyncDisposable
 
     public async Task StartAsync()
     {
-        _worker = Task.Factory.StartNew(Work, TaskCreationOptions.LongRunning).Unwrap();
+        _worker = Task.Factory.StartNew(Work, _stop.Token, TaskCreationOptions.LongRunning, TaskScheduler.Default);
         await _app.StartAsync();
         var addr = _app.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()!.Addresses.First();
         BaseAddress = new Uri(addr.Replace("[::]", "127.0.0.1").Replace("0.0.0.0", "127.0.0.1") + "/");
@@ -131,9 +131,13 @@ public sealed class OpenAiServer : IAsyncDisposable
 
     public Task WaitForShutdownAsync(CancellationToken ct) => Microsoft.Extensions.Hosting.HostingAbstractionsHostExtensions.WaitForShutdownAsync(_app, ct);
 
-    async Task Work()
+    /// <summary>The worker: one dedicated thread makes every backend call, waiting for jobs synchronously. Awaiting
+    /// them moved each job to whichever pool thread was free, and libgomp (libtorch's OpenMP) gives every thread that
+    /// starts parallel work a team of its own; with more team threads than cores its idle workers sleep at once, so
+    /// every parallel region pays a wake-up (measured in training: 0.58 s a step instead of 0.21 s).</summary>
+    void Work()
     {
-        await foreach (var job in _queue.Reader.ReadAllAsync(_stop.Token).ConfigureAwait(false))
+        while (Next(out var job))
         {
             Interlocked.Decrement(ref _pending);
             if (job.Ct.IsCancellationRequested) { job.Admitted.TrySetCanceled(); job.Done.TrySetCanceled(); job.Pieces?.Writer.TryComplete(); continue; }
@@ -166,6 +170,14 @@ public sealed class OpenAiServer : IAsyncDisposable
             catch (Exception e) { job.Admitted.TrySetException(e); job.Done.TrySetException(e); }
             finally { job.Pieces?.Writer.TryComplete(); }
         }
+    }
+
+    /// <summary>The next job, waited for on this thread; false once the queue is completed (stopping throws).</summary>
+    bool Next([System.Diagnostics.CodeAnalysis.NotNullWhen(true)] out Job? job)
+    {
+        while (!_queue.Reader.TryRead(out job))
+            if (!_queue.Reader.WaitToReadAsync(_stop.Token).AsTask().GetAwaiter().GetResult()) return false;
+        return true;
     }
 
     static JsonObject ErrorBody(string message, string type, string? param, string? code) =>

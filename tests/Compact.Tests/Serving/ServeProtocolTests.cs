@@ -194,6 +194,32 @@ public sealed class ServeProtocolTests : IClassFixture<ServeProtocolTests.Tiny>
         Assert.True(err["code"] is null || err["code"]!.GetValueKind() == System.Text.Json.JsonValueKind.String);
     }
 
+    /// <summary>Every backend call on one thread, however the requests arrive: libtorch's OpenMP gives each thread that
+    /// starts parallel work a team of its own, and with more team threads than cores every parallel region pays a
+    /// wake-up (a demo training step: 0.58 s instead of 0.21 s).</summary>
+    [Fact]
+    public async Task Every_backend_call_runs_on_the_same_thread()
+    {
+        var threads = new System.Collections.Concurrent.ConcurrentBag<int>();
+        await using var server = new OpenAiServer(new ScriptedBackend("s", _ => { threads.Add(Environment.CurrentManagedThreadId); return "ok"; }),
+            new ServerOptions { Port = 0 });
+        await server.StartAsync();
+        using var http = new HttpClient { BaseAddress = server.BaseAddress };
+        for (int round = 0; round < 3; round++)
+        {
+            // A burst in parallel, then one at a time with pauses (the worker goes idle and wakes again).
+            var burst = await Task.WhenAll(Enumerable.Range(0, 6).Select(i => Post(http, "v1/chat/completions", $$"""{"messages":[{"role":"user","content":"q{{i}}"}]}""")));
+            Assert.All(burst, r => Assert.Equal(200, r.Status));
+            for (int i = 0; i < 3; i++)
+            {
+                await Task.Delay(20);
+                Assert.Equal(200, (await Post(http, "v1/chat/completions", """{"messages":[{"role":"user","content":"x"}]}""")).Status);
+            }
+        }
+        Assert.Equal(27, threads.Count);
+        Assert.Single(threads.Distinct());
+    }
+
     [Fact]
     public async Task Bad_bytes_unknown_routes_and_wrong_methods_get_JSON_errors_and_text_comes_back_as_UTF8()
     {
