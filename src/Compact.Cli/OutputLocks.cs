@@ -17,15 +17,14 @@ public static class OutputLocks
     /// <summary>The lock for the parsed command's --out, or null when it writes no output.</summary>
     public static OutputLock? For(ParseResult parse)
     {
-        // Errors and --help run no command, so nothing is written (and a required --out may be absent).
+        // Errors and --help run no command, so nothing is written (and a required --out may be missing).
         if (parse.Errors.Count > 0 || parse.Action is HelpAction) return null;
         var cmd = parse.CommandResult.Command;
         if (ReadOnly.Contains(cmd.Name)) return null;
         var opt = cmd.Options.FirstOrDefault(o => o.Name == "--out");
         if (opt is null) return null;
         var r = parse.GetResult(opt);
-        if (r is null && !opt.HasDefaultValue) return null;
-        var value = r?.GetValueOrDefault<object?>() ?? opt.GetDefaultValue();
+        var value = r?.GetValueOrDefault<object?>() ?? (opt.HasDefaultValue ? opt.GetDefaultValue() : null);
         if (value is not string path || path.Length == 0) return null;
         var what = $"compact {cmd.Name}";
         return FileOutputs.Contains(cmd.Name) ? OutputLock.ForFile(path, "--out", what) : OutputLock.ForFolder(path, "--out", what);

@@ -36,8 +36,6 @@ public static class Devices
         KeepFreedMemory();
     }
 
-    static bool _mklSet;
-
     /// <summary>MKL (linked into libtorch's CPU library) may compute in a different order from run to run: the same
     /// demo training run in two processes drifted apart from its first step (5th digit, then points of accuracy; issue
     /// 11). MKL's conditional-numerical-reproducibility mode "AUTO,STRICT" keeps the processor's fastest code path and,
@@ -48,9 +46,8 @@ public static class Devices
     /// call, so this must run before any tensor work; a value the user set is kept.</summary>
     public static void ReproducibleMkl()
     {
-        if (_mklSet || !OperatingSystem.IsLinux()) return;
-        _mklSet = true;
-        try { _ = setenv("MKL_CBWR", "AUTO,STRICT", 0); }
+        if (!OperatingSystem.IsLinux()) return;
+        try { _ = setenv("MKL_CBWR", "AUTO,STRICT", 0); }              // 0: never overwrite, so calling again changes nothing
         catch (Exception e) when (e is DllNotFoundException or EntryPointNotFoundException) { /* not glibc */ }
     }
 
