@@ -41,8 +41,8 @@ public static class Devices
     /// 11). MKL's conditional-numerical-reproducibility mode "AUTO,STRICT" keeps the processor's fastest code path and,
     /// as MKL documents it, gives bitwise-repeatable results whatever the buffer alignment; with it the first 33 steps
     /// of that run printed the same losses and gradient norms (7 digits) in 7 of 7 repeats, at the same speed (without it two runs differed from step 1;
-    /// with only the thread count fixed, one of four differed by step 17). Multi-branch runs can
-    /// still drift later (from step 43 and 258 in two pairs; the README says so). MKL reads MKL_CBWR once, at its first
+    /// with only the thread count fixed, one of four differed by step 17). (Multi-branch runs drifted later for another
+    /// reason, see <see cref="Compact.Training.SequenceBatch.Pick"/>.) MKL reads MKL_CBWR once, at its first
     /// call, so this must run before any tensor work; a value the user set is kept.</summary>
     public static void ReproducibleMkl()
     {

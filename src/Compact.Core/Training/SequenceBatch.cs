@@ -199,7 +199,19 @@ public sealed class SequenceBatch : IDisposable
         using var scope = NewDisposeScope();
         var rows = torch.tensor(seqs.Select(s => (long)Row[s]).ToArray(), device: hidden.device);
         var cols = torch.tensor(seqs.Select((s, i) => (long)Col(s, positions[i])).ToArray(), device: hidden.device);
-        return hidden.index(rows, cols).MoveToOuterDisposeScope();
+        return Pick(hidden, rows, cols).MoveToOuterDisposeScope();
+    }
+
+    /// <summary>hidden (B, T, D) at (rows[i], cols[i]): (n, D), as an index_select of the flattened positions, whose
+    /// gradient is summed one index after another: the same batch gives the same gradient bits every time. Advanced
+    /// indexing (hidden.index(rows, cols)) back-propagates through index_put_ with accumulation, which libtorch runs
+    /// with atomic adds on several CPU threads once the tensor has 32,768 elements; with a shared prefix several target
+    /// positions read the same hidden state, and their gradients summed in a varying order made runs drift apart.</summary>
+    public static Tensor Pick(Tensor hidden, Tensor rows, Tensor cols)
+    {
+        using var scope = NewDisposeScope();
+        long t = hidden.shape[1];
+        return hidden.reshape(-1, hidden.shape[2]).index_select(0, rows.mul(t).add(cols)).MoveToOuterDisposeScope();
     }
 
     public void Dispose()

@@ -122,7 +122,7 @@ public static class Losses
 
     static TokenLogProbs Gather(CausalLM model, Tensor hidden, Tensor labels, Tensor rows, Tensor pos, Tensor seqOf, long sequences, int[][]? map)
     {
-        var h = hidden.index(rows, pos);                              // (N, D)
+        var h = SequenceBatch.Pick(hidden, rows, pos);                // (N, D)
         var (nll, lse) = ChunkedCrossEntropy.Apply(h, model.OutputWeight, labels);
         var sums = torch.zeros(sequences, dtype: ScalarType.Float32, device: hidden.device).index_add(0, seqOf, nll, 1.0);
         var counts = torch.zeros(sequences, dtype: ScalarType.Float32, device: hidden.device).index_add(0, seqOf, torch.ones_like(nll), 1.0);
