@@ -205,7 +205,7 @@ public sealed class SequenceBatch : IDisposable
     /// <summary>hidden (B, T, D) at (rows[i], cols[i]): (n, D), as an index_select of the flattened positions, whose
     /// gradient is summed one index after another: the same batch gives the same gradient bits every time. Advanced
     /// indexing (hidden.index(rows, cols)) back-propagates through index_put_ with accumulation, which libtorch runs
-    /// with atomic adds on several CPU threads once the tensor has 32,768 elements; with a shared prefix several target
+    /// with atomic adds on several CPU threads once it writes 32,768 elements or more; with a shared prefix several target
     /// positions read the same hidden state, and their gradients summed in a varying order made runs drift apart.</summary>
     public static Tensor Pick(Tensor hidden, Tensor rows, Tensor cols)
     {
