@@ -8,7 +8,7 @@ namespace Compact.Cli.Commands;
 public static class DemoCommand
 {
     static readonly Option<bool> Quick = new("--quick") { Description = "The same pipeline in miniature (at most three minutes on 2 cores)." };
-    static readonly Option<bool> All = new("--all") { Description = "Every method: COMPACT, uniform, MoT, MCC-KD, every single teacher and the three ablations, on at least 3 seeds (about 50 minutes on 2 cores)." };
+    static readonly Option<bool> All = new("--all") { Description = "Every method: COMPACT, uniform, MoT, MCC-KD, every single teacher and the three ablations, on at least 3 seeds (about an hour on 2 cores)." };
     static readonly Option<string> Out = new("--out") { Description = "Folder for everything the demo makes.", DefaultValueFactory = _ => "compact-demo" };
     static readonly Option<string?> Methods = new("--methods") { Description = "Only these methods, comma-separated (e.g. uniform,single-concise: calibrating the world on the baselines)." };
     static readonly Option<int?> Seeds = new("--seeds") { Description = "Seeds per method instead of the mode's (2 by default, 3 with --all)." };
